@@ -1,0 +1,188 @@
+//! Cleanup that holds when the harness is interrupted.
+//!
+//! Normal exit, error, panic and SIGINT/SIGTERM are handled where brokers are
+//! owned (they are removed explicitly or on drop). For a harness killed with
+//! SIGKILL: process brokers die with it (parent-death signal), and containers
+//! carry the owner's pid and start time as labels, so the next run removes
+//! those whose owner is gone ([`reap_leftovers`]); `kafka-chaos cleanup`
+//! removes every broker the harness ever left.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use testcontainers::bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use testcontainers::bollard::Docker;
+
+use super::{BrokerError, LABEL_PID, LABEL_RUN};
+
+/// Label with the owner's process start time (guards against pid reuse).
+pub const LABEL_PID_START: &str = "kafka-chaos.pid-start";
+
+/// The start time of a process, in clock ticks since boot (from /proc).
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    // Fields after the command start at field 3; starttime is field 22.
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// This process's identity as a container label value.
+pub fn owner_labels() -> Vec<(String, String)> {
+    let pid = std::process::id();
+    vec![
+        (LABEL_PID.to_string(), pid.to_string()),
+        (
+            LABEL_PID_START.to_string(),
+            process_start_time(pid).unwrap_or(0).to_string(),
+        ),
+    ]
+}
+
+/// Is the process that `pid` and `start` describe still alive?
+pub fn owner_alive(pid: u32, start: Option<u64>) -> bool {
+    match process_start_time(pid) {
+        None => false,
+        Some(actual) => start.is_none_or(|s| s == 0 || s == actual),
+    }
+}
+
+fn pid_dir() -> PathBuf {
+    std::env::temp_dir().join("kafka-chaos").join("brokers")
+}
+
+/// Where a process broker's pidfile lives.
+pub fn pidfile_path(run_label: &str, port: u16) -> PathBuf {
+    pid_dir().join(format!("{run_label}-{port}.pid"))
+}
+
+/// Records a process broker: `<broker pid> <owner pid> <owner start>`.
+pub fn write_pidfile(path: &Path, broker_pid: u32) {
+    let owner = std::process::id();
+    let start = process_start_time(owner).unwrap_or(0);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(path, format!("{broker_pid} {owner} {start}\n")) {
+        tracing::warn!(path = %path.display(), "cannot write pidfile: {e}");
+    }
+}
+
+fn is_kafka_process(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("kafka.Kafka"))
+        .unwrap_or(false)
+}
+
+/// Kills process brokers whose owner is gone (or all, with `all`).
+/// Returns how many were killed.
+pub fn reap_processes(all: bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(pid_dir()) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let f: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [broker, owner, start] = f[..] else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let orphan = !owner_alive(owner as u32, Some(start));
+        if all || orphan {
+            if is_kafka_process(broker as u32) {
+                let _ = kill(Pid::from_raw(broker as i32), Signal::SIGCONT);
+                if kill(Pid::from_raw(broker as i32), Signal::SIGKILL).is_ok() {
+                    n += 1;
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    n
+}
+
+/// Removes containers of the harness whose owner is gone (or all, with
+/// `all`). Returns the names removed.
+pub async fn reap_containers(docker: &Docker, all: bool) -> Result<Vec<String>, BrokerError> {
+    let mut filters = HashMap::new();
+    filters.insert("label".to_string(), vec![LABEL_RUN.to_string()]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| BrokerError::Container {
+            op: "list containers",
+            reason: e.to_string(),
+        })?;
+    let mut removed = Vec::new();
+    for c in list {
+        let labels = c.labels.clone().unwrap_or_default();
+        let owner: Option<u32> = labels.get(LABEL_PID).and_then(|p| p.parse().ok());
+        let start: Option<u64> = labels.get(LABEL_PID_START).and_then(|p| p.parse().ok());
+        let orphan = match owner {
+            Some(pid) => !owner_alive(pid, start),
+            None => true,
+        };
+        if !(all || orphan) {
+            continue;
+        }
+        let Some(id) = c.id.clone() else { continue };
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| id.clone());
+        match docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => removed.push(name.trim_start_matches('/').to_string()),
+            Err(e) => tracing::warn!(%name, "cannot remove leftover container: {e}"),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_not() {
+        let me = std::process::id();
+        let start = process_start_time(me);
+        assert!(start.is_some());
+        assert!(owner_alive(me, start));
+        // Same pid, another start time: pid reuse, so not the owner.
+        assert!(!owner_alive(me, start.map(|s| s + 1)));
+        assert!(!owner_alive(u32::MAX - 1, None));
+    }
+
+    #[test]
+    fn orphaned_pidfiles_are_removed_without_killing_strangers() {
+        // An owner that does not exist, and a "broker" pid that is not Kafka.
+        let path = pid_dir().join(format!("test-{}.pid", std::process::id()));
+        std::fs::create_dir_all(pid_dir()).unwrap();
+        std::fs::write(&path, format!("{} 4294967290 1\n", std::process::id())).unwrap();
+        reap_processes(false);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,333 @@
+//! The broker in a container, through testcontainers.
+//!
+//! Works with a Docker engine and with podman's Docker-compatible API (see
+//! [`super::engine`]). The broker port is published on 127.0.0.1 with a host
+//! port chosen before the container is created, so the advertised address is
+//! known up front and stays the same across stop/start.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use testcontainers::bollard::models::PortBinding;
+use testcontainers::bollard::query_parameters::{CreateImageOptions, KillContainerOptions};
+use testcontainers::bollard::Docker;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::{
+    choose_port, cleanup, engine, property_env_name, server_properties, Backend, BrokerConfig,
+    BrokerError, BrokerInfo, BrokerState, CLUSTER_ID, LABEL_RUN,
+};
+
+/// The official image for a Kafka version.
+pub fn official_image(version: &str) -> String {
+    format!("docker.io/apache/kafka:{version}")
+}
+
+/// The image `make setup` builds offline for a Kafka version.
+pub fn local_image(version: &str) -> String {
+    format!("localhost/kafka-chaos/kafka:{version}")
+}
+
+async fn image_present(docker: &Docker, image: &str) -> bool {
+    docker.inspect_image(image).await.is_ok()
+}
+
+async fn pull(docker: &Docker, image: &str) -> Result<(), String> {
+    let opts = CreateImageOptions {
+        from_image: Some(image.to_string()),
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(opts), None, None);
+    let work = async {
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(120), work).await {
+        Ok(r) => r,
+        Err(_) => Err("pull timed out after 120 s".into()),
+    }
+}
+
+/// Picks the image: the one asked for; else the official image if it is
+/// present; else the set-up's offline build; else a pull of the official one.
+pub async fn resolve_image(docker: &Docker, cfg: &BrokerConfig) -> Result<String, BrokerError> {
+    if let Some(image) = &cfg.image {
+        if image_present(docker, image).await {
+            return Ok(image.clone());
+        }
+        return match pull(docker, image).await {
+            Ok(()) => Ok(image.clone()),
+            Err(reason) => Err(BrokerError::ImageMissing {
+                image: image.clone(),
+                reason: format!("not present locally, and the pull failed: {}", first_line(&reason)),
+            }),
+        };
+    }
+    let official = official_image(&cfg.kafka_version);
+    let local = local_image(&cfg.kafka_version);
+    for image in [&official, &local] {
+        if image_present(docker, image).await {
+            return Ok(image.clone());
+        }
+    }
+    match pull(docker, &official).await {
+        Ok(()) => Ok(official),
+        Err(reason) => Err(BrokerError::ImageMissing {
+            image: official,
+            reason: format!(
+                "neither it nor {local} is present locally, and the pull failed: {}",
+                first_line(&reason)
+            ),
+        }),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn split_image(image: &str) -> (String, String) {
+    // The tag is after the last ':' that comes after the last '/'.
+    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[slash..].rfind(':') {
+        Some(i) => (
+            image[..slash + i].to_string(),
+            image[slash + i + 1..].to_string(),
+        ),
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// A broker in a container.
+pub struct ContainerBroker {
+    container: Option<ContainerAsync<GenericImage>>,
+    docker: Docker,
+    id: String,
+    image: String,
+    version: String,
+    port: u16,
+    bootstrap: String,
+    state: BrokerState,
+}
+
+impl ContainerBroker {
+    pub async fn start(cfg: &BrokerConfig) -> Result<Self, BrokerError> {
+        engine::ensure()?;
+        let docker = engine::client()?;
+        let removed = cleanup::reap_containers(&docker, false).await?;
+        if !removed.is_empty() {
+            tracing::info!(?removed, "removed brokers left by interrupted runs");
+        }
+        let image = resolve_image(&docker, cfg).await?;
+        let port = choose_port(cfg.port)?;
+        let props = server_properties(
+            "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+            &format!("PLAINTEXT://127.0.0.1:{port}"),
+            "1@localhost:9093",
+            "/var/lib/kafka/data",
+        );
+        let (name, tag) = split_image(&image);
+        let mut request = GenericImage::new(name, tag)
+            .with_mapped_port(port, 9092.tcp())
+            .with_container_name(format!("kafka-chaos-{}-{port}", cfg.run_label))
+            .with_label(LABEL_RUN, cfg.run_label.clone())
+            .with_env_var("CLUSTER_ID", CLUSTER_ID)
+            .with_env_var("KAFKA_HEAP_OPTS", cfg.heap_opts.clone())
+            .with_startup_timeout(cfg.ready_timeout);
+        for (k, v) in cleanup::owner_labels() {
+            request = request.with_label(k, v);
+        }
+        for (k, v) in &props {
+            request = request.with_env_var(property_env_name(k), v.clone());
+        }
+        // Publish on loopback only, with the port fixed up front.
+        let request = request.with_host_config_modifier(move |hc| {
+            let mut bindings = HashMap::new();
+            bindings.insert(
+                "9092/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".to_string()),
+                    host_port: Some(port.to_string()),
+                }]),
+            );
+            hc.port_bindings = Some(bindings);
+        });
+        let container = request.start().await.map_err(|e| BrokerError::Container {
+            op: "start",
+            reason: e.to_string(),
+        })?;
+        let id = container.id().to_string();
+        tracing::debug!(%id, %image, port, "broker container started");
+        Ok(ContainerBroker {
+            container: Some(container),
+            docker,
+            id,
+            image,
+            version: cfg.kafka_version.clone(),
+            port,
+            bootstrap: format!("127.0.0.1:{port}"),
+            state: BrokerState::Running,
+        })
+    }
+
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn info(&self) -> BrokerInfo {
+        BrokerInfo {
+            backend: Backend::Container,
+            kafka_version: self.version.clone(),
+            source: self.image.clone(),
+            bootstrap: self.bootstrap.clone(),
+            id: self.id.chars().take(12).collect(),
+        }
+    }
+
+    pub fn state(&self) -> BrokerState {
+        self.state
+    }
+
+    fn container(&self, op: &'static str) -> Result<&ContainerAsync<GenericImage>, BrokerError> {
+        self.container.as_ref().ok_or(BrokerError::InvalidState {
+            op,
+            state: BrokerState::Removed,
+        })
+    }
+
+    fn require(&self, op: &'static str, states: &[BrokerState]) -> Result<(), BrokerError> {
+        if states.contains(&self.state) {
+            Ok(())
+        } else {
+            Err(BrokerError::InvalidState {
+                op,
+                state: self.state,
+            })
+        }
+    }
+
+    fn engine_err(op: &'static str) -> impl Fn(testcontainers::TestcontainersError) -> BrokerError {
+        move |e| BrokerError::Container {
+            op,
+            reason: e.to_string(),
+        }
+    }
+
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.require("stop", &[BrokerState::Running])?;
+        // SIGTERM, then up to 60 s for Kafka's controlled shutdown.
+        self.container("stop")?
+            .stop_with_timeout(Some(60))
+            .await
+            .map_err(Self::engine_err("stop"))?;
+        self.state = BrokerState::Stopped;
+        Ok(())
+    }
+
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+        self.docker
+            .kill_container(
+                &self.id,
+                Some(KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                }),
+            )
+            .await
+            .map_err(|e| BrokerError::Container {
+                op: "kill",
+                reason: e.to_string(),
+            })?;
+        // Wait until the engine reports it stopped.
+        let c = self.container("kill")?;
+        for _ in 0..200 {
+            if !c.is_running().await.unwrap_or(false) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.state = BrokerState::Stopped;
+        Ok(())
+    }
+
+    pub async fn pause(&mut self) -> Result<(), BrokerError> {
+        self.require("pause", &[BrokerState::Running])?;
+        self.container("pause")?
+            .pause()
+            .await
+            .map_err(Self::engine_err("pause"))?;
+        self.state = BrokerState::Paused;
+        Ok(())
+    }
+
+    pub async fn resume(&mut self) -> Result<(), BrokerError> {
+        self.require("resume", &[BrokerState::Paused])?;
+        self.container("resume")?
+            .unpause()
+            .await
+            .map_err(Self::engine_err("resume"))?;
+        self.state = BrokerState::Running;
+        Ok(())
+    }
+
+    pub async fn start_again(&mut self) -> Result<(), BrokerError> {
+        self.require("restart", &[BrokerState::Stopped])?;
+        choose_port(Some(self.port))?;
+        self.container("restart")?
+            .start()
+            .await
+            .map_err(Self::engine_err("restart"))?;
+        self.state = BrokerState::Running;
+        Ok(())
+    }
+
+    pub async fn log_tail(&self, lines: usize) -> String {
+        let Some(c) = self.container.as_ref() else {
+            return String::new();
+        };
+        let mut text = String::new();
+        if let Ok(out) = c.stdout_to_vec().await {
+            text.push_str(&String::from_utf8_lossy(&out));
+        }
+        if let Ok(err) = c.stderr_to_vec().await {
+            text.push_str(&String::from_utf8_lossy(&err));
+        }
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub async fn remove(mut self) {
+        if let Some(c) = self.container.take() {
+            if let Err(e) = c.rm().await {
+                tracing::warn!(id = %self.id, "cannot remove broker container: {e}");
+            }
+        }
+        self.state = BrokerState::Removed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_split_at_the_tag() {
+        assert_eq!(
+            split_image("localhost/kafka-chaos/kafka:4.3.1"),
+            ("localhost/kafka-chaos/kafka".into(), "4.3.1".into())
+        );
+        assert_eq!(
+            split_image("registry:5000/kafka"),
+            ("registry:5000/kafka".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("docker.io/apache/kafka:4.3.1"),
+            ("docker.io/apache/kafka".into(), "4.3.1".into())
+        );
+    }
+}

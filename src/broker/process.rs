@@ -1,0 +1,384 @@
+//! A KRaft broker as a child JVM.
+//!
+//! From a Kafka distribution (`--kafka-home`, the tutorial's unpacked
+//! `kafka_2.13-x.y.z` folder) or from the jars `make setup` resolved from
+//! Maven Central into the same layout (`libs/*.jar`, `config/`). The JVM is
+//! started directly (no shell script in between), so SIGTERM, SIGKILL and
+//! SIGSTOP reach the broker itself; it dies with the harness (see
+//! [`crate::supervise`]).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{
+    choose_port, cleanup, server_properties, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
+    Backend, CLUSTER_ID,
+};
+use crate::supervise;
+
+/// The folder `make setup` lays the Maven jars out in, for a version.
+pub fn default_kafka_home(version: &str) -> PathBuf {
+    cache_dir().join(format!("kafka-{version}"))
+}
+
+/// `$KAFKA_CHAOS_CACHE`, or `~/.cache/kafka-chaos`.
+pub fn cache_dir() -> PathBuf {
+    if let Ok(p) = std::env::var("KAFKA_CHAOS_CACHE") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cache").join("kafka-chaos")
+}
+
+/// Checks a Kafka home and returns the Kafka version found in it.
+pub fn inspect_kafka_home(home: &Path) -> Result<String, BrokerError> {
+    let bad = |reason: &str| BrokerError::KafkaHome {
+        path: home.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if !home.is_dir() {
+        return Err(bad("no such folder (pass --kafka-home DIR of an unpacked Kafka distribution, or run `make setup`)"));
+    }
+    let libs = home.join("libs");
+    let entries = std::fs::read_dir(&libs)
+        .map_err(|_| bad("has no libs/ folder: not a Kafka distribution"))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        // kafka_2.13-4.3.1.jar (not -sources, -test, -javadoc)
+        if let Some(rest) = name.strip_prefix("kafka_") {
+            if let Some((_, v)) = rest.split_once('-') {
+                if let Some(v) = v.strip_suffix(".jar") {
+                    if v.chars().next().is_some_and(|c| c.is_ascii_digit())
+                        && !v.contains('-')
+                    {
+                        return Ok(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    Err(bad("libs/ holds no kafka_<scala>-<version>.jar: not a Kafka distribution"))
+}
+
+fn java() -> Result<PathBuf, BrokerError> {
+    if let Ok(h) = std::env::var("JAVA_HOME") {
+        let p = Path::new(&h).join("bin").join("java");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    super::engine::which("java").ok_or_else(|| BrokerError::KafkaHome {
+        path: PathBuf::from("java"),
+        reason: "no `java` on PATH (Kafka needs Java 17+; run `make setup`)".into(),
+    })
+}
+
+/// A broker running as a child process.
+pub struct ProcessBroker {
+    home: PathBuf,
+    version: String,
+    work: tempfile::TempDir,
+    port: u16,
+    bootstrap: String,
+    heap_opts: String,
+    child: Option<Child>,
+    state: BrokerState,
+    pidfile: PathBuf,
+}
+
+impl ProcessBroker {
+    pub async fn start(cfg: &BrokerConfig) -> Result<Self, BrokerError> {
+        let home = cfg
+            .kafka_home
+            .clone()
+            .unwrap_or_else(|| default_kafka_home(&cfg.kafka_version));
+        let version = inspect_kafka_home(&home)?;
+        let java = java()?;
+        let port = choose_port(cfg.port)?;
+        let controller_port = choose_port(None)?;
+        let work = tempfile::Builder::new()
+            .prefix(&format!("kafka-chaos-{}-", cfg.run_label))
+            .tempdir()
+            .map_err(|e| BrokerError::io("cannot create the broker's work folder", e))?;
+        let data = work.path().join("data");
+        let props = server_properties(
+            &format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
+            &format!("PLAINTEXT://127.0.0.1:{port}"),
+            &format!("1@127.0.0.1:{controller_port}"),
+            &data.to_string_lossy(),
+        );
+        let props_path = work.path().join("server.properties");
+        let mut text = String::from("# written by kafka-chaos\n");
+        for (k, v) in &props {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&props_path, text)
+            .map_err(|e| BrokerError::io(format!("cannot write {}", props_path.display()), e))?;
+
+        // Format the log folder (KRaft needs it once).
+        let out = Command::new(&java)
+            .arg("-cp")
+            .arg(classpath(&home))
+            .args(log4j_args(&home))
+            .args(["kafka.tools.StorageTool", "format", "-t", CLUSTER_ID, "-c"])
+            .arg(&props_path)
+            .arg("--ignore-formatted")
+            .output()
+            .map_err(|e| BrokerError::io("cannot run Kafka's storage tool", e))?;
+        if !out.status.success() {
+            return Err(BrokerError::KafkaHome {
+                path: home,
+                reason: format!(
+                    "formatting storage failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .chain(String::from_utf8_lossy(&out.stdout).lines())
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("no output")
+                ),
+            });
+        }
+
+        let pidfile = cleanup::pidfile_path(&cfg.run_label, port);
+        let mut broker = ProcessBroker {
+            home,
+            version,
+            work,
+            port,
+            bootstrap: format!("127.0.0.1:{port}"),
+            heap_opts: cfg.heap_opts.clone(),
+            child: None,
+            state: BrokerState::Stopped,
+            pidfile,
+        };
+        broker.spawn(&java)?;
+        Ok(broker)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.work.path().join("broker.log")
+    }
+
+    fn spawn(&mut self, java: &Path) -> Result<(), BrokerError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| BrokerError::io("cannot open the broker log", e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| BrokerError::io("cannot open the broker log", e))?;
+        let mut cmd = Command::new(java);
+        cmd.args(self.heap_opts.split_whitespace())
+            .arg("-cp")
+            .arg(classpath(&self.home))
+            .args(log4j_args(&self.home))
+            .arg("kafka.Kafka")
+            .arg(self.work.path().join("server.properties"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        let child = supervise::spawn(cmd, Signal::SIGKILL)
+            .map_err(|e| BrokerError::io("cannot start the Kafka JVM", e))?;
+        cleanup::write_pidfile(&self.pidfile, child.id());
+        tracing::debug!(pid = child.id(), bootstrap = %self.bootstrap, "broker process started");
+        self.child = Some(child);
+        self.state = BrokerState::Running;
+        Ok(())
+    }
+
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn info(&self) -> BrokerInfo {
+        BrokerInfo {
+            backend: Backend::Process,
+            kafka_version: self.version.clone(),
+            source: self.home.display().to_string(),
+            bootstrap: self.bootstrap.clone(),
+            id: self
+                .child
+                .as_ref()
+                .map(|c| c.id().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn state(&self) -> BrokerState {
+        self.state
+    }
+
+    fn pid(&self) -> Option<Pid> {
+        self.child.as_ref().map(|c| Pid::from_raw(c.id() as i32))
+    }
+
+    fn signal(&self, sig: Signal) -> Result<(), BrokerError> {
+        if let Some(pid) = self.pid() {
+            kill(pid, sig).map_err(|e| {
+                BrokerError::io(format!("cannot send {sig} to the broker"), e.into())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the child to exit, up to `timeout`.
+    async fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(None)) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        false
+    }
+
+    fn require(&self, op: &'static str, states: &[BrokerState]) -> Result<(), BrokerError> {
+        if states.contains(&self.state) {
+            Ok(())
+        } else {
+            Err(BrokerError::InvalidState {
+                op,
+                state: self.state,
+            })
+        }
+    }
+
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.require("stop", &[BrokerState::Running])?;
+        self.signal(Signal::SIGTERM)?;
+        if !self.wait_exit(Duration::from_secs(60)).await {
+            tracing::warn!("broker did not stop within 60 s of SIGTERM; killing it");
+            self.signal(Signal::SIGKILL)?;
+            self.wait_exit(Duration::from_secs(10)).await;
+        }
+        self.state = BrokerState::Stopped;
+        Ok(())
+    }
+
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+        self.signal(Signal::SIGKILL)?;
+        self.wait_exit(Duration::from_secs(10)).await;
+        self.state = BrokerState::Stopped;
+        Ok(())
+    }
+
+    pub async fn pause(&mut self) -> Result<(), BrokerError> {
+        self.require("pause", &[BrokerState::Running])?;
+        self.signal(Signal::SIGSTOP)?;
+        self.state = BrokerState::Paused;
+        Ok(())
+    }
+
+    pub async fn resume(&mut self) -> Result<(), BrokerError> {
+        self.require("resume", &[BrokerState::Paused])?;
+        self.signal(Signal::SIGCONT)?;
+        self.state = BrokerState::Running;
+        Ok(())
+    }
+
+    pub async fn start_again(&mut self) -> Result<(), BrokerError> {
+        self.require("restart", &[BrokerState::Stopped])?;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        // The port must still be free: something else may have taken it.
+        choose_port(Some(self.port))?;
+        let java = java()?;
+        self.spawn(&java)
+    }
+
+    pub async fn log_tail(&self, lines: usize) -> String {
+        tail_file(&self.log_path(), lines)
+    }
+
+    pub async fn remove(mut self) {
+        if matches!(self.state, BrokerState::Paused) {
+            let _ = self.signal(Signal::SIGCONT);
+        }
+        if let Some(mut c) = self.child.take() {
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGKILL);
+            }
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.pidfile);
+        self.state = BrokerState::Removed;
+        // `work` (data and logs) is deleted when it drops here.
+    }
+}
+
+impl Drop for ProcessBroker {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = std::fs::remove_file(&self.pidfile);
+        }
+    }
+}
+
+fn classpath(home: &Path) -> String {
+    format!("{}/libs/*", home.display())
+}
+
+fn log4j_args(home: &Path) -> Vec<String> {
+    for name in ["log4j2.yaml", "log4j2.yml", "log4j2.properties", "log4j2.xml"] {
+        let p = home.join("config").join(name);
+        if p.is_file() {
+            return vec![format!("-Dlog4j2.configurationFile={}", p.display())];
+        }
+    }
+    Vec::new()
+}
+
+/// The last `lines` lines of a text file (empty if unreadable).
+pub fn tail_file(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_home_is_named() {
+        let err = inspect_kafka_home(Path::new("/nonexistent/kafka")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/kafka"), "{msg}");
+        assert!(msg.contains("no such folder"), "{msg}");
+    }
+
+    #[test]
+    fn a_folder_without_kafka_jars_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("libs")).unwrap();
+        std::fs::write(d.path().join("libs/other-1.0.jar"), b"").unwrap();
+        let msg = inspect_kafka_home(d.path()).unwrap_err().to_string();
+        assert!(msg.contains("not a Kafka distribution"), "{msg}");
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_core_jar() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("libs")).unwrap();
+        for f in [
+            "kafka_2.13-4.3.1-sources.jar",
+            "kafka-clients-4.3.1.jar",
+            "kafka_2.13-4.3.1.jar",
+        ] {
+            std::fs::write(d.path().join("libs").join(f), b"").unwrap();
+        }
+        assert_eq!(inspect_kafka_home(d.path()).unwrap(), "4.3.1");
+    }
+}

@@ -1,0 +1,379 @@
+//! The ways of sending, each faithful to the tutorial's Python producers.
+//!
+//! - `fire-and-forget`: `producer.send(...)` and nothing else; the script
+//!   ends without flushing, so whatever librdkafka still holds is dropped.
+//! - `sync`: `producer.send(...).get(timeout=10)`; a timeout or error is
+//!   caught and recorded, and the loop goes on (without its pause, as in the
+//!   tutorial, where the `sleep` sits inside the `try` after a success).
+//! - `async`: `send` with a success callback and an error callback that
+//!   record the outcome; `flush()` and `close()` at the end.
+//!
+//! Every mode fills a [`Ledger`] with what the application was told; the
+//! delivery reports the application does not look at are not in it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::ledger::{Ledger, Outcome, Persistence};
+use crate::spec::{ExperimentSpec, Mode};
+
+/// Errors that stop a producer before it could run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModeError {
+    #[error("cannot create the producer: {0}")]
+    Create(String),
+    #[error("producer task failed: {0}")]
+    Task(String),
+}
+
+/// What the produce phase hands back.
+#[derive(Debug)]
+pub struct Produced {
+    pub ledger: Ledger,
+    /// Seconds since the origin when the first record was sent.
+    pub first_send: f64,
+    /// Seconds since the origin when the last record was sent.
+    pub last_send: f64,
+    /// Seconds since the origin when the application ended (after its flush,
+    /// if it flushes).
+    pub ended: f64,
+    /// Delivery reports that arrived after the application stopped waiting
+    /// for them (sync mode's late results). Not part of the ledger.
+    pub late_reports: u64,
+}
+
+/// Called after each record is handed to the client, with the count sent.
+pub trait SendObserver: Send {
+    fn sent(&mut self, count: u64, at: f64);
+}
+
+impl<F: FnMut(u64, f64) + Send> SendObserver for F {
+    fn sent(&mut self, count: u64, at: f64) {
+        self(count, at)
+    }
+}
+
+type Report = (u64, Outcome);
+
+/// Turns delivery reports into ledger outcomes, on librdkafka's thread.
+struct DeliveryContext {
+    origin: Instant,
+    tx: UnboundedSender<Report>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let at = self.origin.elapsed().as_secs_f64();
+        let outcome = match result {
+            Ok(m) => Outcome::Acked {
+                partition: m.partition(),
+                offset: m.offset(),
+                at,
+            },
+            Err((e, m)) => Outcome::Failed {
+                error: e.to_string(),
+                persistence: persistence_of(m),
+                at,
+            },
+        };
+        // The receiver is gone once the application ended: then nobody
+        // listens, which is the point.
+        let _ = self.tx.send((seq as u64, outcome));
+    }
+}
+
+/// librdkafka's persistence status of a message.
+fn persistence_of(m: &BorrowedMessage<'_>) -> Persistence {
+    use rdkafka::bindings::rd_kafka_msg_status_t as S;
+    // SAFETY: the message pointer is valid for the duration of the callback.
+    let status = unsafe { rdkafka::bindings::rd_kafka_message_status(m.ptr()) };
+    match status {
+        S::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => Persistence::NotPersisted,
+        S::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED => Persistence::PossiblyPersisted,
+        S::RD_KAFKA_MSG_STATUS_PERSISTED => Persistence::Persisted,
+    }
+}
+
+/// The payload of record `seq`: the tutorial's `{"number": n}`, with a
+/// unique id, padded to at least `min_bytes`.
+pub fn payload(topic: &str, seq: u64, min_bytes: usize) -> Vec<u8> {
+    let mut s = format!("{{\"number\":{seq},\"id\":\"{topic}/{seq}\"");
+    if min_bytes > s.len() + 1 {
+        // `,"pad":"` + pad + `"}` adds 10 bytes around the padding.
+        let pad = min_bytes.saturating_sub(s.len() + 10);
+        s.push_str(",\"pad\":\"");
+        s.extend(std::iter::repeat_n('x', pad));
+        s.push('"');
+    }
+    s.push('}');
+    s.into_bytes()
+}
+
+/// Reads a payload back: the record's sequence number if it is one of
+/// `topic`'s records.
+pub fn parse_payload(topic: &str, bytes: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        number: u64,
+        #[serde(borrow)]
+        id: &'a str,
+    }
+    let p: P<'_> = serde_json::from_slice(bytes).ok()?;
+    let (t, n) = p.id.rsplit_once('/')?;
+    (t == topic && n.parse::<u64>().ok()? == p.number).then_some(p.number)
+}
+
+/// Where and how to produce.
+pub struct ProduceJob<'a> {
+    pub spec: &'a ExperimentSpec,
+    pub bootstrap: &'a str,
+    pub topic: &'a str,
+    /// The experiment's time origin.
+    pub origin: Instant,
+}
+
+/// The librdkafka configuration a spec's producer runs with.
+pub fn client_config(spec: &ExperimentSpec, bootstrap: &str) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in &spec.client {
+        cfg.set(k, v);
+    }
+    cfg.set("bootstrap.servers", bootstrap);
+    cfg
+}
+
+/// Runs the producer in the spec's mode until the application ends.
+pub async fn produce(job: ProduceJob<'_>, observer: &mut dyn SendObserver) -> Result<Produced, ModeError> {
+    let (tx, rx) = unbounded_channel();
+    let ctx = DeliveryContext {
+        origin: job.origin,
+        tx,
+    };
+    let producer: ThreadedProducer<DeliveryContext> = client_config(job.spec, job.bootstrap)
+        .create_with_context(ctx)
+        .map_err(|e| ModeError::Create(e.to_string()))?;
+    let producer = Arc::new(producer);
+    let mut run = Run {
+        job: &job,
+        producer: producer.clone(),
+        rx,
+        ledger: Ledger::with_capacity(job.spec.records as usize),
+        late: 0,
+        first_send: None,
+        last_send: 0.0,
+    };
+    match job.spec.mode {
+        Mode::FireAndForget => run.fire_and_forget(observer).await,
+        Mode::Sync => run.sync(observer).await,
+        Mode::Async => run.asynchronous(observer).await,
+    }
+    let Run {
+        ledger,
+        late,
+        first_send,
+        last_send,
+        rx,
+        producer: p2,
+        ..
+    } = run;
+    // The application ends: stop listening, then close the client (which
+    // purges whatever it still holds; dropping may block briefly).
+    drop(rx);
+    drop(p2);
+    tokio::task::spawn_blocking(move || drop(producer))
+        .await
+        .map_err(|e| ModeError::Task(e.to_string()))?;
+    Ok(Produced {
+        ledger,
+        first_send: first_send.unwrap_or(0.0),
+        last_send,
+        ended: job.origin.elapsed().as_secs_f64(),
+        late_reports: late,
+    })
+}
+
+struct Run<'a, 'b> {
+    job: &'a ProduceJob<'b>,
+    producer: Arc<ThreadedProducer<DeliveryContext>>,
+    rx: UnboundedReceiver<Report>,
+    ledger: Ledger,
+    late: u64,
+    first_send: Option<f64>,
+    last_send: f64,
+}
+
+impl Run<'_, '_> {
+    fn now(&self) -> f64 {
+        self.job.origin.elapsed().as_secs_f64()
+    }
+
+    /// Hands record `seq` to the client. A full local queue makes `send`
+    /// wait (as kafka-python's `send` blocks), other errors are returned.
+    async fn send(&mut self, seq: u64) -> Result<(), KafkaError> {
+        let payload = payload(self.job.topic, seq, self.job.spec.payload_bytes);
+        let at = self.now();
+        self.first_send.get_or_insert(at);
+        self.last_send = at;
+        self.ledger.record_send(seq, at);
+        loop {
+            let record = BaseRecord::<(), [u8], usize>::with_opaque_to(self.job.topic, seq as usize)
+                .payload(&payload[..]);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    fn fail_now(&mut self, seq: u64, e: &KafkaError) {
+        let at = self.now();
+        self.ledger.record_outcome(
+            seq,
+            Outcome::Failed {
+                error: e.to_string(),
+                persistence: Persistence::NotPersisted,
+                at,
+            },
+        );
+    }
+
+    /// Records every report that has already arrived.
+    fn drain(&mut self) {
+        while let Ok((seq, outcome)) = self.rx.try_recv() {
+            self.ledger.record_outcome(seq, outcome);
+        }
+    }
+
+    async fn pause(&self) {
+        if !self.job.spec.pause.is_zero() {
+            tokio::time::sleep(self.job.spec.pause).await;
+        }
+    }
+
+    async fn fire_and_forget(&mut self, observer: &mut dyn SendObserver) {
+        for seq in 0..self.job.spec.records {
+            // The script does not look at the result of send() at all.
+            let _ = self.send(seq).await;
+            observer.sent(seq + 1, self.now());
+            self.pause().await;
+        }
+        // No flush: the script simply ends.
+    }
+
+    async fn sync(&mut self, observer: &mut dyn SendObserver) {
+        let timeout = self.job.spec.sync_timeout;
+        for seq in 0..self.job.spec.records {
+            let sent = self.send(seq).await;
+            observer.sent(seq + 1, self.now());
+            if let Err(e) = sent {
+                self.fail_now(seq, &e);
+                continue;
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            let ok = loop {
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some((s, outcome))) if s == seq => {
+                        let ok = matches!(outcome, Outcome::Acked { .. });
+                        self.ledger.record_outcome(seq, outcome);
+                        break ok;
+                    }
+                    // A result for an earlier record whose get() already
+                    // timed out: the script no longer listens for it.
+                    Ok(Some(_)) => self.late += 1,
+                    Ok(None) => break false,
+                    Err(_) => {
+                        let at = self.now();
+                        self.ledger.record_outcome(
+                            seq,
+                            Outcome::Failed {
+                                error: format!(
+                                    "KafkaTimeoutError: no result within {}",
+                                    humantime::format_duration(timeout)
+                                ),
+                                persistence: Persistence::PossiblyPersisted,
+                                at,
+                            },
+                        );
+                        break false;
+                    }
+                }
+            };
+            if ok {
+                self.pause().await;
+            }
+        }
+        // producer.flush(); producer.close(): whatever is still in flight
+        // resolves, but the script no longer looks at it.
+        self.flush().await;
+        while self.rx.try_recv().is_ok() {
+            self.late += 1;
+        }
+    }
+
+    async fn asynchronous(&mut self, observer: &mut dyn SendObserver) {
+        for seq in 0..self.job.spec.records {
+            if let Err(e) = self.send(seq).await {
+                // send() raised: the script would see the exception.
+                self.fail_now(seq, &e);
+            }
+            observer.sent(seq + 1, self.now());
+            self.drain();
+            self.pause().await;
+        }
+        self.flush().await;
+        self.drain();
+    }
+
+    /// `producer.flush()`: waits until every record has a result (librdkafka
+    /// bounds this by `message.timeout.ms`), while callbacks keep coming.
+    async fn flush(&mut self) {
+        let limit = self.job.spec.message_timeout() + Duration::from_secs(30);
+        let p = self.producer.clone();
+        let handle = tokio::task::spawn_blocking(move || p.flush(Timeout::After(limit)));
+        if let Ok(Err(e)) = handle.await {
+            tracing::warn!("flush ended with: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_carry_the_number_and_a_unique_id() {
+        let p = payload("kc-run-exp", 42, 0);
+        assert_eq!(
+            String::from_utf8(p.clone()).unwrap(),
+            r#"{"number":42,"id":"kc-run-exp/42"}"#
+        );
+        assert_eq!(parse_payload("kc-run-exp", &p), Some(42));
+        assert_eq!(parse_payload("other-topic", &p), None);
+        assert_eq!(parse_payload("kc-run-exp", b"{\"number\": 1}"), None);
+        assert_eq!(parse_payload("kc-run-exp", b"garbage"), None);
+    }
+
+    #[test]
+    fn payloads_are_padded_to_the_asked_size() {
+        for size in [0, 10, 40, 100, 1000] {
+            let p = payload("t", 7, size);
+            assert!(p.len() >= size, "{size}: {}", p.len());
+            assert!(p.len() <= size.max(30) + 1, "{size}: {}", p.len());
+            assert_eq!(parse_payload("t", &p), Some(7));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! What one finished experiment hands to the verifier's caller and to the reports.
+//!
+//! Plain data: the runner fills it, the reports read it. Times are seconds
+//! since the experiment's time origin (the moment the producer started).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Ledger;
+use crate::verifier::Verification;
+
+/// A window during which a fault was in force (for shading in charts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// Fault kind, e.g. `hard_shutdown`.
+    pub kind: String,
+    /// Seconds since the time origin when the fault was injected.
+    pub start: f64,
+    /// Seconds since the time origin when the broker was healthy again
+    /// (`None` if it never came back).
+    pub end: Option<f64>,
+    /// The number of records sent when the fault was injected.
+    pub after_records: u64,
+}
+
+/// Wall time of each phase of an experiment, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimings {
+    /// Starting (or reusing) the broker and creating the topic.
+    pub broker_start: f64,
+    /// From the first send until the producer finished (flushed or ended).
+    pub produce: f64,
+    /// Time the broker was down or impaired.
+    pub outage: f64,
+    /// From the heal until the broker answered a readiness probe.
+    pub recovery: f64,
+    /// Reading the topic back and verifying.
+    pub verification: f64,
+    /// Writing the reports of this experiment.
+    pub reporting: f64,
+}
+
+/// Send-to-report latency of reported records, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Everything known about one finished experiment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    /// Experiment name (the spec's file stem).
+    pub name: String,
+    /// Producer mode, e.g. `fire-and-forget`.
+    pub mode: String,
+    pub description: String,
+    /// Topic the experiment wrote to.
+    pub topic: String,
+    /// Fault kind, or `none`.
+    pub fault: String,
+    /// The librdkafka properties the producer ran with (all of them that the
+    /// harness set, so the outcome can be reproduced).
+    pub client_settings: BTreeMap<String, String>,
+    /// Record pacing asked for by the spec, in seconds between sends.
+    pub pause: f64,
+    pub ledger: Ledger,
+    pub verification: Verification,
+    pub faults: Vec<FaultWindow>,
+    pub phases: PhaseTimings,
+    /// Records sent per second over the produce phase.
+    pub throughput: f64,
+    pub latency: LatencyStats,
+}
+
+/// Facts about the whole run, written beside the results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// Unique name of the run (also its folder name under `results/`).
+    pub run_id: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// kafka-chaos version.
+    pub harness_version: String,
+    /// librdkafka version string.
+    pub librdkafka_version: String,
+    /// `container` or `process` (or `mock` for librdkafka's mock cluster).
+    pub backend: String,
+    pub kafka_version: String,
+    /// Container image, or Kafka home folder for the process backend.
+    pub broker_source: String,
+    /// Profile the specs were run with (`full` or `quick`).
+    pub profile: String,
+    /// The command line that produced the run.
+    pub command: String,
+    /// Experiments that did not finish, with the error that stopped them.
+    pub failed_experiments: Vec<(String, String)>,
+}

@@ -1,0 +1,582 @@
+//! Experiment specs: one TOML file per experiment in `experiments/`.
+//!
+//! A spec names a producer mode, how many records to send and how fast, when
+//! to inject which fault and how long the broker stays down, and the client
+//! settings. Unknown keys are refused with the file and key named, and every
+//! spec is checked completely before any broker starts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A spec that cannot be used, with the file and the field named.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{file}: {message}")]
+    Invalid { file: PathBuf, message: String },
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no experiment named `{name}` in {dir} (known: {known})")]
+    UnknownExperiment {
+        name: String,
+        dir: PathBuf,
+        known: String,
+    },
+    #[error("{dir}: no experiment specs (*.toml) found")]
+    Empty { dir: PathBuf },
+}
+
+/// The ways of sending, as in the tutorial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Send and never look at the result; end without flushing.
+    FireAndForget,
+    /// Send, then wait for that record's result (with a timeout) before the next.
+    Sync,
+    /// Send with a delivery callback that records the outcome; flush at the end.
+    Async,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::FireAndForget => "fire-and-forget",
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fire-and-forget" => Ok(Mode::FireAndForget),
+            "sync" => Ok(Mode::Sync),
+            "async" => Ok(Mode::Async),
+            other => Err(format!(
+                "unknown mode `{other}` (expected fire-and-forget, sync or async)"
+            )),
+        }
+    }
+}
+
+/// What happens to the broker mid-stream. Names follow Kafka's system tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// No fault: the baseline.
+    None,
+    /// SIGTERM: Kafka's controlled shutdown (the tutorial's Ctrl+C).
+    CleanShutdown,
+    /// SIGKILL: the broker dies with no chance to flush or say goodbye.
+    HardShutdown,
+    /// The broker freezes (SIGSTOP / container pause); connections stay open.
+    Pause,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::None => "none",
+            FaultKind::CleanShutdown => "clean_shutdown",
+            FaultKind::HardShutdown => "hard_shutdown",
+            FaultKind::Pause => "pause",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When the broker comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Heal {
+    /// After this long.
+    After(Duration),
+    /// Only once the producer has finished, as in the tutorial where the
+    /// broker stayed down.
+    WhenProducerEnds,
+}
+
+impl fmt::Display for Heal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Heal::After(d) => write!(f, "after {}", humantime::format_duration(*d)),
+            Heal::WhenProducerEnds => f.write_str("when the producer ends"),
+        }
+    }
+}
+
+/// Accepts `downtime = "20s"` or `downtime = "until-producer-ends"`.
+impl<'de> Deserialize<'de> for Heal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "until-producer-ends" {
+            return Ok(Heal::WhenProducerEnds);
+        }
+        humantime::parse_duration(&s)
+            .map(Heal::After)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid downtime `{s}`: {e} (use a duration like \"20s\" or \"until-producer-ends\")"
+                ))
+            })
+    }
+}
+
+/// Overrides the `quick` profile applies (fewer records, shorter pauses).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickOverrides {
+    pub records: Option<u64>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub pause: Option<Duration>,
+    pub fault_after: Option<u64>,
+    pub downtime: Option<Heal>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub client: BTreeMap<String, toml::Value>,
+}
+
+/// A spec as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    description: String,
+    mode: Mode,
+    records: u64,
+    #[serde(default, with = "humantime_serde")]
+    pause: Duration,
+    #[serde(default = "default_partitions")]
+    partitions: i32,
+    #[serde(default)]
+    payload_bytes: usize,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default = "default_fault")]
+    fault: FaultKind,
+    fault_after: Option<u64>,
+    downtime: Option<Heal>,
+    /// Sync mode: how long `get()` waits for each record's result.
+    #[serde(default, with = "humantime_serde::option")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    client: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    quick: QuickOverrides,
+    #[serde(default)]
+    expect: BTreeMap<String, toml::Value>,
+}
+
+fn default_partitions() -> i32 {
+    1
+}
+
+fn default_fault() -> FaultKind {
+    FaultKind::None
+}
+
+/// Which variant of each spec to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// The spec as written.
+    Full,
+    /// The spec's `[quick]` overrides applied: for CI.
+    Quick,
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Full => "full",
+            Profile::Quick => "quick",
+        })
+    }
+}
+
+/// A checked experiment, ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentSpec {
+    /// The file stem.
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub mode: Mode,
+    pub records: u64,
+    pub pause: Duration,
+    pub partitions: i32,
+    pub payload_bytes: usize,
+    pub seed: u64,
+    pub fault: FaultKind,
+    /// The fault is injected right after this many records were sent.
+    pub fault_after: u64,
+    pub heal: Heal,
+    /// Sync mode's wait per record.
+    pub sync_timeout: Duration,
+    /// librdkafka properties: the harness defaults with the spec's on top.
+    pub client: BTreeMap<String, String>,
+    /// Expectations, as written (checked by `--check`).
+    pub expect: BTreeMap<String, String>,
+}
+
+/// The client settings the harness uses unless a spec says otherwise. They
+/// decide outcomes, so they are explicit and written into every result.
+pub fn default_client_settings() -> BTreeMap<String, String> {
+    [
+        ("acks", "all"),
+        ("enable.idempotence", "false"),
+        ("linger.ms", "5"),
+        ("message.timeout.ms", "30000"),
+        ("request.timeout.ms", "10000"),
+        ("retries", "2147483647"),
+        ("retry.backoff.ms", "100"),
+        ("reconnect.backoff.ms", "100"),
+        ("reconnect.backoff.max.ms", "1000"),
+        ("socket.timeout.ms", "10000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn value_to_string(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(format!("must be a string, number or boolean, not {}", other.type_str())),
+    }
+}
+
+/// Line and column of a byte offset, 1-based.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
+    (line, col)
+}
+
+impl ExperimentSpec {
+    /// Parses and checks a spec file.
+    pub fn load(path: &Path, profile: Profile) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        Self::parse(&name, path, &text, profile)
+    }
+
+    /// Parses and checks a spec's text (`file` is used in messages).
+    pub fn parse(name: &str, file: &Path, text: &str, profile: Profile) -> Result<Self, SpecError> {
+        let invalid = |message: String| SpecError::Invalid {
+            file: file.to_path_buf(),
+            message,
+        };
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let (l, c) = line_col(text, s.start);
+                    format!(" (line {l}, column {c})")
+                })
+                .unwrap_or_default();
+            invalid(format!("{}{at}", e.message().trim()))
+        })?;
+        let mut records = raw.records;
+        let mut pause = raw.pause;
+        let mut fault_after = raw.fault_after;
+        let mut downtime = raw.downtime;
+        let mut timeout = raw.timeout;
+        let mut client_raw = raw.client.clone();
+        if profile == Profile::Quick {
+            let q = &raw.quick;
+            records = q.records.unwrap_or(records);
+            pause = q.pause.unwrap_or(pause);
+            fault_after = q.fault_after.or(fault_after);
+            downtime = q.downtime.or(downtime);
+            timeout = q.timeout.or(timeout);
+            client_raw.extend(q.client.clone());
+        }
+
+        if records == 0 {
+            return Err(invalid("field `records` must be at least 1".into()));
+        }
+        if raw.partitions < 1 {
+            return Err(invalid("field `partitions` must be at least 1".into()));
+        }
+        let (fault_after, heal) = match raw.fault {
+            FaultKind::None => {
+                if fault_after.is_some() || downtime.is_some() {
+                    return Err(invalid(
+                        "fields `fault_after` and `downtime` need a `fault` other than \"none\"".into(),
+                    ));
+                }
+                (records, Heal::After(Duration::ZERO))
+            }
+            _ => {
+                let after = fault_after.ok_or_else(|| {
+                    invalid(format!(
+                        "field `fault_after` is required with fault = \"{}\"",
+                        raw.fault
+                    ))
+                })?;
+                if after > records {
+                    return Err(invalid(format!(
+                        "field `fault_after` ({after}) is larger than `records` ({records})"
+                    )));
+                }
+                let heal = downtime.ok_or_else(|| {
+                    invalid(format!(
+                        "field `downtime` is required with fault = \"{}\" (a duration, or \"until-producer-ends\")",
+                        raw.fault
+                    ))
+                })?;
+                (after, heal)
+            }
+        };
+        let sync_timeout = timeout.unwrap_or(Duration::from_secs(10));
+        if sync_timeout.is_zero() {
+            return Err(invalid("field `timeout` must be more than 0".into()));
+        }
+
+        let mut client = default_client_settings();
+        for (k, v) in &client_raw {
+            let v = value_to_string(v).map_err(|m| invalid(format!("field `client.{k}` {m}")))?;
+            client.insert(k.clone(), v);
+        }
+        // Let librdkafka check every property now, before any broker starts.
+        let mut cfg = rdkafka::ClientConfig::new();
+        for (k, v) in &client {
+            cfg.set(k, v);
+        }
+        cfg.set("bootstrap.servers", "127.0.0.1:9");
+        if let Err(e) = cfg.create::<rdkafka::producer::BaseProducer>() {
+            return Err(invalid(format!("invalid client setting in [client]: {e}")));
+        }
+
+        let mut expect = BTreeMap::new();
+        for (k, v) in &raw.expect {
+            let v = value_to_string(v).map_err(|m| invalid(format!("field `expect.{k}` {m}")))?;
+            expect.insert(k.clone(), v);
+        }
+
+        Ok(ExperimentSpec {
+            name: name.to_string(),
+            file: file.to_path_buf(),
+            description: raw.description.trim().to_string(),
+            mode: raw.mode,
+            records,
+            pause,
+            partitions: raw.partitions,
+            payload_bytes: raw.payload_bytes,
+            seed: raw.seed,
+            fault: raw.fault,
+            fault_after,
+            heal,
+            sync_timeout,
+            client,
+            expect,
+        })
+    }
+
+    /// `message.timeout.ms` as a duration.
+    pub fn message_timeout(&self) -> Duration {
+        self.client
+            .get("message.timeout.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// All specs in a folder, sorted by name. Every file is checked; the first
+/// error stops the load.
+pub fn load_dir(dir: &Path, profile: Profile) -> Result<Vec<ExperimentSpec>, SpecError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| SpecError::Read {
+        file: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(SpecError::Empty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    files
+        .iter()
+        .map(|f| ExperimentSpec::load(f, profile))
+        .collect()
+}
+
+/// Selects specs by name (`all` selects every one), keeping folder order.
+pub fn select(
+    dir: &Path,
+    names: &[String],
+    profile: Profile,
+) -> Result<Vec<ExperimentSpec>, SpecError> {
+    // A path to a single file is accepted too.
+    if names.len() == 1 && names[0].ends_with(".toml") {
+        return Ok(vec![ExperimentSpec::load(Path::new(&names[0]), profile)?]);
+    }
+    let all = load_dir(dir, profile)?;
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(all);
+    }
+    let mut picked = Vec::new();
+    for n in names {
+        match all.iter().find(|s| &s.name == n) {
+            Some(s) => picked.push(s.clone()),
+            None => {
+                return Err(SpecError::UnknownExperiment {
+                    name: n.clone(),
+                    dir: dir.to_path_buf(),
+                    known: all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                })
+            }
+        }
+    }
+    Ok(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse("t", Path::new("experiments/t.toml"), text, Profile::Full)
+    }
+
+    const GOOD: &str = r#"
+description = "tutorial"
+mode = "sync"
+records = 100
+pause = "500ms"
+fault = "clean_shutdown"
+fault_after = 30
+downtime = "20s"
+timeout = "10s"
+[client]
+"message.timeout.ms" = 60000
+acks = "1"
+[quick]
+records = 20
+pause = "50ms"
+fault_after = 5
+downtime = "5s"
+"#;
+
+    #[test]
+    fn a_good_spec_loads_with_defaults_and_overrides() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.mode, Mode::Sync);
+        assert_eq!(s.records, 100);
+        assert_eq!(s.pause, Duration::from_millis(500));
+        assert_eq!(s.fault, FaultKind::CleanShutdown);
+        assert_eq!(s.fault_after, 30);
+        assert_eq!(s.heal, Heal::After(Duration::from_secs(20)));
+        assert_eq!(s.client["message.timeout.ms"], "60000");
+        assert_eq!(s.client["acks"], "1");
+        assert_eq!(s.client["linger.ms"], "5");
+        assert_eq!(s.message_timeout(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_quick_profile_applies_overrides() {
+        let s = ExperimentSpec::parse("t", Path::new("t.toml"), GOOD, Profile::Quick).unwrap();
+        assert_eq!(s.records, 20);
+        assert_eq!(s.pause, Duration::from_millis(50));
+        assert_eq!(s.fault_after, 5);
+        assert_eq!(s.heal, Heal::After(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_file() {
+        let msg = parse(&GOOD.replace("records = 100", "records = 100\nrecordz = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("experiments/t.toml:"), "{msg}");
+        assert!(msg.contains("recordz"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_mode_is_named() {
+        let msg = parse(&GOOD.replace("\"sync\"", "\"turbo\"")).unwrap_err().to_string();
+        assert!(msg.contains("turbo"), "{msg}");
+        assert!(msg.contains("fire-and-forget"), "{msg}");
+    }
+
+    #[test]
+    fn fault_after_beyond_records_is_refused() {
+        let msg = parse(&GOOD.replace("fault_after = 30", "fault_after = 300"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`fault_after` (300) is larger than `records` (100)"), "{msg}");
+    }
+
+    #[test]
+    fn a_malformed_file_is_refused_with_a_position() {
+        let msg = parse("description = \"x\"\nmode = \n").unwrap_err().to_string();
+        assert!(msg.contains("experiments/t.toml"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn librdkafka_checks_client_settings_up_front() {
+        let msg = parse(&GOOD.replace("acks = \"1\"", "\"no.such.property\" = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no.such.property"), "{msg}");
+    }
+
+    #[test]
+    fn downtime_can_wait_for_the_producer() {
+        let s = parse(&GOOD.replace("downtime = \"20s\"", "downtime = \"until-producer-ends\""))
+            .unwrap();
+        assert_eq!(s.heal, Heal::WhenProducerEnds);
+        let msg = parse(&GOOD.replace("downtime = \"20s\"", "downtime = \"soon\""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("invalid downtime `soon`"), "{msg}");
+    }
+
+    #[test]
+    fn a_fault_needs_its_fields() {
+        let msg = parse(&GOOD.replace("fault_after = 30\n", "")).unwrap_err().to_string();
+        assert!(msg.contains("`fault_after` is required"), "{msg}");
+        let none = GOOD.replace("\"clean_shutdown\"", "\"none\"");
+        let msg = parse(&none).unwrap_err().to_string();
+        assert!(msg.contains("need a `fault`"), "{msg}");
+    }
+}
