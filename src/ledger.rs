@@ -103,7 +103,9 @@ pub struct LedgerEntry {
 impl LedgerEntry {
     /// Send-to-report latency in seconds, for reported outcomes.
     pub fn latency(&self) -> Option<f64> {
-        self.outcome.reported_at().map(|at| (at - self.sent_at).max(0.0))
+        self.outcome
+            .reported_at()
+            .map(|at| (at - self.sent_at).max(0.0))
     }
 }
 

@@ -5,11 +5,16 @@
 //! [`spec`] → [`broker`] → [`fault`] → [`mode`] → [`ledger`] → [`readback`] →
 //! [`verifier`] → [`report`], driven by [`runner`].
 
+pub mod broker;
+pub mod cli;
+pub mod console;
+pub mod fault;
 pub mod ledger;
+pub mod mode;
+pub mod readback;
 pub mod report;
 pub mod result;
-pub mod verifier;
-pub mod broker;
-pub mod supervise;
+pub mod runner;
 pub mod spec;
-pub mod mode;
+pub mod supervise;
+pub mod verifier;

@@ -1,1 +1,5 @@
-fn main() {}
+//! kafka-chaos: see `kafka-chaos --help` and the README.
+
+fn main() {
+    std::process::exit(kafka_chaos::cli::main());
+}

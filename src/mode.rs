@@ -154,7 +154,10 @@ pub fn client_config(spec: &ExperimentSpec, bootstrap: &str) -> ClientConfig {
 }
 
 /// Runs the producer in the spec's mode until the application ends.
-pub async fn produce(job: ProduceJob<'_>, observer: &mut dyn SendObserver) -> Result<Produced, ModeError> {
+pub async fn produce(
+    job: ProduceJob<'_>,
+    observer: &mut dyn SendObserver,
+) -> Result<Produced, ModeError> {
     let (tx, rx) = unbounded_channel();
     let ctx = DeliveryContext {
         origin: job.origin,
@@ -227,8 +230,9 @@ impl Run<'_, '_> {
         self.last_send = at;
         self.ledger.record_send(seq, at);
         loop {
-            let record = BaseRecord::<(), [u8], usize>::with_opaque_to(self.job.topic, seq as usize)
-                .payload(&payload[..]);
+            let record =
+                BaseRecord::<(), [u8], usize>::with_opaque_to(self.job.topic, seq as usize)
+                    .payload(&payload[..]);
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

@@ -100,3 +100,63 @@ pub struct RunMeta {
     /// Experiments that did not finish, with the error that stopped them.
     pub failed_experiments: Vec<(String, String)>,
 }
+
+impl LatencyStats {
+    /// Percentiles of send-to-report latency over the reported records
+    /// (nearest-rank).
+    pub fn from_ledger(ledger: &crate::ledger::Ledger) -> LatencyStats {
+        let mut ms: Vec<f64> = ledger
+            .entries
+            .iter()
+            .filter_map(|e| e.latency())
+            .map(|s| s * 1000.0)
+            .collect();
+        if ms.is_empty() {
+            return LatencyStats::default();
+        }
+        ms.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+            ms[rank - 1]
+        };
+        LatencyStats {
+            count: ms.len(),
+            p50_ms: pick(0.50),
+            p95_ms: pick(0.95),
+            p99_ms: pick(0.99),
+            max_ms: ms[ms.len() - 1],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, Outcome};
+
+    #[test]
+    fn latency_percentiles_use_reported_records_only() {
+        let mut l = Ledger::default();
+        for i in 0..100u64 {
+            l.record_send(i, 0.0);
+            if i < 99 {
+                l.record_outcome(
+                    i,
+                    Outcome::Acked {
+                        partition: 0,
+                        offset: i as i64,
+                        at: (i + 1) as f64 / 1000.0,
+                    },
+                );
+            }
+        }
+        let s = LatencyStats::from_ledger(&l);
+        assert_eq!(s.count, 99);
+        assert!((s.p50_ms - 50.0).abs() < 1e-6, "{s:?}");
+        assert!((s.max_ms - 99.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(
+            LatencyStats::from_ledger(&Ledger::default()),
+            LatencyStats::default()
+        );
+    }
+}

@@ -266,7 +266,10 @@ fn value_to_string(v: &toml::Value) -> Result<String, String> {
         toml::Value::Integer(i) => Ok(i.to_string()),
         toml::Value::Float(f) => Ok(f.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
-        other => Err(format!("must be a string, number or boolean, not {}", other.type_str())),
+        other => Err(format!(
+            "must be a string, number or boolean, not {}",
+            other.type_str()
+        )),
     }
 }
 
@@ -334,7 +337,8 @@ impl ExperimentSpec {
             FaultKind::None => {
                 if fault_after.is_some() || downtime.is_some() {
                     return Err(invalid(
-                        "fields `fault_after` and `downtime` need a `fault` other than \"none\"".into(),
+                        "fields `fault_after` and `downtime` need a `fault` other than \"none\""
+                            .into(),
                     ));
                 }
                 (records, Heal::After(Duration::ZERO))
@@ -389,7 +393,11 @@ impl ExperimentSpec {
         Ok(ExperimentSpec {
             name: name.to_string(),
             file: file.to_path_buf(),
-            description: raw.description.trim().to_string(),
+            description: raw
+                .description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             mode: raw.mode,
             records,
             pause,
@@ -461,7 +469,11 @@ pub fn select(
                 return Err(SpecError::UnknownExperiment {
                     name: n.clone(),
                     dir: dir.to_path_buf(),
-                    known: all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                    known: all
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })
             }
         }
@@ -532,7 +544,9 @@ downtime = "5s"
 
     #[test]
     fn an_unknown_mode_is_named() {
-        let msg = parse(&GOOD.replace("\"sync\"", "\"turbo\"")).unwrap_err().to_string();
+        let msg = parse(&GOOD.replace("\"sync\"", "\"turbo\""))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("turbo"), "{msg}");
         assert!(msg.contains("fire-and-forget"), "{msg}");
     }
@@ -542,12 +556,17 @@ downtime = "5s"
         let msg = parse(&GOOD.replace("fault_after = 30", "fault_after = 300"))
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("`fault_after` (300) is larger than `records` (100)"), "{msg}");
+        assert!(
+            msg.contains("`fault_after` (300) is larger than `records` (100)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn a_malformed_file_is_refused_with_a_position() {
-        let msg = parse("description = \"x\"\nmode = \n").unwrap_err().to_string();
+        let msg = parse("description = \"x\"\nmode = \n")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("experiments/t.toml"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
     }
@@ -573,7 +592,9 @@ downtime = "5s"
 
     #[test]
     fn a_fault_needs_its_fields() {
-        let msg = parse(&GOOD.replace("fault_after = 30\n", "")).unwrap_err().to_string();
+        let msg = parse(&GOOD.replace("fault_after = 30\n", ""))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("`fault_after` is required"), "{msg}");
         let none = GOOD.replace("\"clean_shutdown\"", "\"none\"");
         let msg = parse(&none).unwrap_err().to_string();

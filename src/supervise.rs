@@ -25,12 +25,15 @@ fn spawner() -> &'static Mutex<mpsc::Sender<Request>> {
             .name("kafka-chaos-spawner".into())
             .spawn(move || {
                 for (mut cmd, signal, reply) in rx {
+                    // A process group of its own: a Ctrl+C in the terminal
+                    // goes to the harness alone, which then cleans up in
+                    // order (the podman service must outlive that cleanup).
+                    cmd.process_group(0);
                     // SAFETY: the closure only calls prctl(2), which is
                     // async-signal-safe, between fork and exec.
                     unsafe {
                         cmd.pre_exec(move || {
-                            nix::sys::prctl::set_pdeathsig(Some(signal))
-                                .map_err(io::Error::from)
+                            nix::sys::prctl::set_pdeathsig(Some(signal)).map_err(io::Error::from)
                         });
                     }
                     let _ = reply.send(cmd.spawn());

@@ -82,7 +82,9 @@ impl Verdict {
             Verdict::Ok => "acknowledged and found in the topic",
             Verdict::Lost => "acknowledged to the application, then missing from the topic",
             Verdict::Recovered => "reported failed to the application, yet written to the topic",
-            Verdict::ReportedLoss => "reported failed and not in the topic: the application could retry",
+            Verdict::ReportedLoss => {
+                "reported failed and not in the topic: the application could retry"
+            }
             Verdict::UnreportedOk => "the application never learned the outcome; it was written",
             Verdict::SilentLoss => "the application never learned the outcome; it is gone",
         }
@@ -232,7 +234,10 @@ pub fn verify(ledger: &[LedgerEntry], consumed: &[ConsumedRecord]) -> Verificati
             current_partition = Some(r.partition);
             max_seq_in_partition = None;
         }
-        let Some(seq) = r.seq.filter(|s| (*s as usize) < n && ledger[*s as usize].seq == *s) else {
+        let Some(seq) = r
+            .seq
+            .filter(|s| (*s as usize) < n && ledger[*s as usize].seq == *s)
+        else {
             unexpected.push(r.clone());
             continue;
         };
@@ -333,7 +338,10 @@ mod tests {
         let c = &v.counts;
         assert_eq!(c.sent, c.acked + c.failed + c.unreported);
         assert_eq!(c.sent as usize, v.records.len());
-        assert_eq!(c.sent, Verdict::ALL.iter().map(|x| c.verdict(*x)).sum::<u64>());
+        assert_eq!(
+            c.sent,
+            Verdict::ALL.iter().map(|x| c.verdict(*x)).sum::<u64>()
+        );
         assert_eq!(c.sent, c.persisted + c.missing);
         for (i, r) in v.records.iter().enumerate() {
             assert_eq!(r.seq, l.entries[i].seq);

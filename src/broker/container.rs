@@ -64,7 +64,10 @@ pub async fn resolve_image(docker: &Docker, cfg: &BrokerConfig) -> Result<String
             Ok(()) => Ok(image.clone()),
             Err(reason) => Err(BrokerError::ImageMissing {
                 image: image.clone(),
-                reason: format!("not present locally, and the pull failed: {}", first_line(&reason)),
+                reason: format!(
+                    "not present locally, and the pull failed: {}",
+                    first_line(&reason)
+                ),
             }),
         };
     }

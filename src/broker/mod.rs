@@ -80,7 +80,10 @@ pub enum BrokerError {
     #[error("Kafka admin error: {0}")]
     Admin(String),
     #[error("cannot {op}: the broker is {state}")]
-    InvalidState { op: &'static str, state: BrokerState },
+    InvalidState {
+        op: &'static str,
+        state: BrokerState,
+    },
 }
 
 impl BrokerError {
@@ -234,13 +237,15 @@ pub fn property_env_name(property: &str) -> String {
 
 /// A broker run by the harness.
 pub enum Broker {
-    Container(container::ContainerBroker),
+    Container(Box<container::ContainerBroker>),
     Process(process::ProcessBroker),
 }
 
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broker").field("info", &self.info()).finish()
+        f.debug_struct("Broker")
+            .field("info", &self.info())
+            .finish()
     }
 }
 
@@ -257,7 +262,9 @@ impl Broker {
     /// Starts a broker and waits until it answers a produce probe.
     pub async fn start(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
         let broker = match cfg.backend {
-            Backend::Container => Broker::Container(container::ContainerBroker::start(cfg).await?),
+            Backend::Container => {
+                Broker::Container(Box::new(container::ContainerBroker::start(cfg).await?))
+            }
             Backend::Process => Broker::Process(process::ProcessBroker::start(cfg).await?),
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {

@@ -112,16 +112,22 @@ pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<(), Broker
 }
 
 /// Creates a topic and waits until every partition has a leader.
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), BrokerError> {
+pub async fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), BrokerError> {
     let admin = admin(bootstrap)?;
     ensure_topic(&admin, topic, partitions, Duration::from_secs(30))
         .await
         .map_err(BrokerError::Admin)?;
     let bootstrap = bootstrap.to_string();
     let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || wait_for_leaders(&bootstrap, &topic, Duration::from_secs(30)))
-        .await
-        .map_err(|e| BrokerError::Admin(format!("metadata task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        wait_for_leaders(&bootstrap, &topic, Duration::from_secs(30))
+    })
+    .await
+    .map_err(|e| BrokerError::Admin(format!("metadata task failed: {e}")))?
 }
 
 fn wait_for_leaders(bootstrap: &str, topic: &str, timeout: Duration) -> Result<(), BrokerError> {

@@ -15,8 +15,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{
-    choose_port, cleanup, server_properties, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
-    Backend, CLUSTER_ID,
+    choose_port, cleanup, server_properties, Backend, BrokerConfig, BrokerError, BrokerInfo,
+    BrokerState, CLUSTER_ID,
 };
 use crate::supervise;
 
@@ -52,16 +52,16 @@ pub fn inspect_kafka_home(home: &Path) -> Result<String, BrokerError> {
         if let Some(rest) = name.strip_prefix("kafka_") {
             if let Some((_, v)) = rest.split_once('-') {
                 if let Some(v) = v.strip_suffix(".jar") {
-                    if v.chars().next().is_some_and(|c| c.is_ascii_digit())
-                        && !v.contains('-')
-                    {
+                    if v.chars().next().is_some_and(|c| c.is_ascii_digit()) && !v.contains('-') {
                         return Ok(v.to_string());
                     }
                 }
             }
         }
     }
-    Err(bad("libs/ holds no kafka_<scala>-<version>.jar: not a Kafka distribution"))
+    Err(bad(
+        "libs/ holds no kafka_<scala>-<version>.jar: not a Kafka distribution",
+    ))
 }
 
 fn java() -> Result<PathBuf, BrokerError> {
@@ -331,7 +331,12 @@ fn classpath(home: &Path) -> String {
 }
 
 fn log4j_args(home: &Path) -> Vec<String> {
-    for name in ["log4j2.yaml", "log4j2.yml", "log4j2.properties", "log4j2.xml"] {
+    for name in [
+        "log4j2.yaml",
+        "log4j2.yml",
+        "log4j2.properties",
+        "log4j2.xml",
+    ] {
         let p = home.join("config").join(name);
         if p.is_file() {
             return vec![format!("-Dlog4j2.configurationFile={}", p.display())];

@@ -1,0 +1,322 @@
+//! CSV exporters: one summary row per experiment, one row per record.
+//!
+//! Rows are `#[derive(Serialize)]` structs (as in criterion's CSV report);
+//! `None` becomes an empty cell, for values that do not apply.
+
+use serde::Serialize;
+
+use super::{join_records, ReportError};
+use crate::ledger::Outcome;
+use crate::result::ExperimentResult;
+
+/// One line of `summary.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow<'a> {
+    pub name: &'a str,
+    pub mode: &'a str,
+    pub fault: &'a str,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub unreported: u64,
+    pub persisted: u64,
+    pub missing: u64,
+    pub ok: u64,
+    pub lost: u64,
+    pub recovered: u64,
+    pub reported_loss: u64,
+    pub unreported_ok: u64,
+    pub silent_loss: u64,
+    pub duplicated: u64,
+    pub duplicates: u64,
+    pub unexpected: u64,
+    pub reordered: u64,
+    pub throughput_per_s: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
+    pub broker_start_s: Option<f64>,
+    pub produce_s: Option<f64>,
+    pub outage_s: Option<f64>,
+    pub recovery_s: Option<f64>,
+    pub verification_s: Option<f64>,
+    pub reporting_s: Option<f64>,
+}
+
+impl<'a> SummaryRow<'a> {
+    pub fn new(r: &'a ExperimentResult) -> Self {
+        let c = &r.verification.counts;
+        let lat = |v: f64| {
+            if r.latency.count > 0 {
+                round(v, 3)
+            } else {
+                None
+            }
+        };
+        let p = &r.phases;
+        SummaryRow {
+            name: &r.name,
+            mode: &r.mode,
+            fault: &r.fault,
+            sent: c.sent,
+            acked: c.acked,
+            failed: c.failed,
+            unreported: c.unreported,
+            persisted: c.persisted,
+            missing: c.missing,
+            ok: c.ok,
+            lost: c.lost,
+            recovered: c.recovered,
+            reported_loss: c.reported_loss,
+            unreported_ok: c.unreported_ok,
+            silent_loss: c.silent_loss,
+            duplicated: c.duplicated,
+            duplicates: c.duplicates,
+            unexpected: c.unexpected,
+            reordered: c.reordered,
+            throughput_per_s: round(r.throughput, 3),
+            latency_p50_ms: lat(r.latency.p50_ms),
+            latency_p95_ms: lat(r.latency.p95_ms),
+            latency_p99_ms: lat(r.latency.p99_ms),
+            latency_max_ms: lat(r.latency.max_ms),
+            broker_start_s: round(p.broker_start, 3),
+            produce_s: round(p.produce, 3),
+            outage_s: round(p.outage, 3),
+            recovery_s: round(p.recovery, 3),
+            verification_s: round(p.verification, 3),
+            reporting_s: round(p.reporting, 3),
+        }
+    }
+}
+
+/// One line of `<name>.records.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordRow<'a> {
+    pub seq: u64,
+    /// Seconds since the time origin when `send` was called.
+    pub sent_at_s: Option<f64>,
+    /// `acked`, `failed` or `unreported`.
+    pub told: &'static str,
+    pub reported_at_s: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub partition: Option<i32>,
+    pub offset: Option<i64>,
+    pub error: Option<&'a str>,
+    pub persistence: Option<&'static str>,
+    /// Copies found in the topic.
+    pub found: Option<u32>,
+    pub verdict: Option<&'static str>,
+    pub reordered: Option<bool>,
+}
+
+/// `summary.csv`: a header and one row per experiment (just the header when
+/// there are none).
+pub fn summary_csv(results: &[ExperimentResult]) -> Result<Vec<u8>, ReportError> {
+    let rows: Vec<SummaryRow<'_>> = results.iter().map(SummaryRow::new).collect();
+    write_rows::<SummaryRow<'_>>(&rows, SUMMARY_HEADER)
+}
+
+/// `<name>.records.csv`: a header and one row per ledger record, in sequence
+/// order.
+pub fn records_csv(result: &ExperimentResult) -> Result<Vec<u8>, ReportError> {
+    let rows: Vec<RecordRow<'_>> = join_records(result)
+        .into_iter()
+        .map(|(e, v)| {
+            let (partition, offset, error, persistence) = match &e.outcome {
+                Outcome::Acked {
+                    partition, offset, ..
+                } => (Some(*partition), Some(*offset), None, None),
+                Outcome::Failed {
+                    error, persistence, ..
+                } => (None, None, Some(error.as_str()), Some(persistence.as_str())),
+                Outcome::Unreported => (None, None, None, None),
+            };
+            RecordRow {
+                seq: e.seq,
+                sent_at_s: round(e.sent_at, 6),
+                told: e.outcome.told().as_str(),
+                reported_at_s: e.outcome.reported_at().and_then(|t| round(t, 6)),
+                latency_ms: e.latency().and_then(|l| round(l * 1000.0, 3)),
+                partition,
+                offset,
+                error,
+                persistence,
+                found: v.map(|v| v.found),
+                verdict: v.map(|v| v.verdict.as_str()),
+                reordered: v.map(|v| v.reordered),
+            }
+        })
+        .collect();
+    write_rows::<RecordRow<'_>>(&rows, RECORDS_HEADER)
+}
+
+/// Column names of `summary.csv` (written even when there are no rows).
+pub const SUMMARY_HEADER: &[&str] = &[
+    "name",
+    "mode",
+    "fault",
+    "sent",
+    "acked",
+    "failed",
+    "unreported",
+    "persisted",
+    "missing",
+    "ok",
+    "lost",
+    "recovered",
+    "reported_loss",
+    "unreported_ok",
+    "silent_loss",
+    "duplicated",
+    "duplicates",
+    "unexpected",
+    "reordered",
+    "throughput_per_s",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "broker_start_s",
+    "produce_s",
+    "outage_s",
+    "recovery_s",
+    "verification_s",
+    "reporting_s",
+];
+
+/// Column names of `<name>.records.csv` (written even when there are no rows).
+pub const RECORDS_HEADER: &[&str] = &[
+    "seq",
+    "sent_at_s",
+    "told",
+    "reported_at_s",
+    "latency_ms",
+    "partition",
+    "offset",
+    "error",
+    "persistence",
+    "found",
+    "verdict",
+    "reordered",
+];
+
+fn write_rows<T: Serialize>(rows: &[T], header: &[&str]) -> Result<Vec<u8>, ReportError> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.serialize(row)?;
+    }
+    w.into_inner()
+        .map_err(|e| ReportError::Csv(csv::Error::from(e.into_error())))
+}
+
+/// Rounds to `digits` decimals; non-finite values become an empty cell.
+fn round(v: f64, digits: i32) -> Option<f64> {
+    if !v.is_finite() {
+        return None;
+    }
+    let f = 10f64.powi(digits);
+    Some((v * f).round() / f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample_result;
+
+    #[test]
+    fn summary_header_and_row() {
+        let r = sample_result();
+        let bytes = summary_csv(std::slice::from_ref(&r)).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), SUMMARY_HEADER.join(","));
+        let row = lines.next().unwrap();
+        assert!(lines.next().is_none());
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells.len(), SUMMARY_HEADER.len());
+        let cell = |name: &str| cells[SUMMARY_HEADER.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(cell("name"), "sample");
+        assert_eq!(cell("mode"), "async");
+        assert_eq!(cell("sent"), "6");
+        assert_eq!(cell("acked"), "2");
+        assert_eq!(cell("lost"), "1");
+        assert_eq!(cell("silent_loss"), "1");
+        assert_eq!(cell("duplicates"), "1");
+        assert_eq!(cell("latency_p50_ms"), "12.5");
+        assert_eq!(cell("outage_s"), "2.5");
+    }
+
+    #[test]
+    fn summary_of_nothing_is_a_header() {
+        let text = String::from_utf8(summary_csv(&[]).unwrap()).unwrap();
+        assert_eq!(text.trim_end(), SUMMARY_HEADER.join(","));
+    }
+
+    #[test]
+    fn latency_cells_are_empty_without_latencies() {
+        let mut r = sample_result();
+        r.latency = Default::default();
+        let text = String::from_utf8(summary_csv(std::slice::from_ref(&r)).unwrap()).unwrap();
+        let row: Vec<String> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(String::from)
+            .collect();
+        let i = SUMMARY_HEADER
+            .iter()
+            .position(|h| *h == "latency_p99_ms")
+            .unwrap();
+        assert_eq!(row[i], "");
+    }
+
+    #[test]
+    fn record_rows() {
+        let r = sample_result();
+        let text = String::from_utf8(records_csv(&r).unwrap()).unwrap();
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, RECORDS_HEADER);
+        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 6);
+        // seq 0: acked and found
+        assert_eq!(&rows[0][0], "0");
+        assert_eq!(&rows[0][2], "acked");
+        assert_eq!(&rows[0][5], "0"); // partition
+        assert_eq!(&rows[0][7], ""); // no error
+        assert_eq!(&rows[0][10], "ok");
+        // seq 2: failed, possibly persisted, found twice
+        assert_eq!(&rows[2][2], "failed");
+        assert_eq!(&rows[2][5], ""); // no partition
+        assert_eq!(&rows[2][7], "Message timed out");
+        assert_eq!(&rows[2][8], "possibly_persisted");
+        assert_eq!(&rows[2][9], "2");
+        assert_eq!(&rows[2][10], "recovered");
+        // seq 5: unreported, missing
+        assert_eq!(&rows[5][3], ""); // never reported
+        assert_eq!(&rows[5][4], "");
+        assert_eq!(&rows[5][10], "silent_loss");
+        assert_eq!(&rows[5][11], "false");
+    }
+
+    #[test]
+    fn record_csv_of_nothing_is_a_header() {
+        let mut r = sample_result();
+        r.ledger = Default::default();
+        r.verification = Default::default();
+        let text = String::from_utf8(records_csv(&r).unwrap()).unwrap();
+        assert_eq!(text.trim_end(), RECORDS_HEADER.join(","));
+    }
+
+    #[test]
+    fn non_finite_numbers_are_empty_cells() {
+        assert_eq!(round(f64::NAN, 3), None);
+        assert_eq!(round(f64::INFINITY, 3), None);
+        assert_eq!(round(0.1 + 0.2, 6), Some(0.3));
+    }
+}

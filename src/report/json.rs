@@ -1,0 +1,157 @@
+//! JSON exporters: `summary.json` (for CI and scripts) and `metadata.json`
+//! (what is needed to reproduce the run). No per-record data: that is in
+//! the per-experiment CSV files.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::ReportError;
+use crate::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::verifier::VerdictCounts;
+
+/// `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub run: &'a RunMeta,
+    pub experiments: Vec<ExperimentSummary<'a>>,
+}
+
+/// One experiment in `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct ExperimentSummary<'a> {
+    pub name: &'a str,
+    pub mode: &'a str,
+    pub description: &'a str,
+    pub topic: &'a str,
+    pub fault: &'a str,
+    pub client_settings: &'a BTreeMap<String, String>,
+    pub pause_s: f64,
+    pub counts: &'a VerdictCounts,
+    pub faults: &'a [FaultWindow],
+    pub phases: &'a PhaseTimings,
+    /// Records sent per second over the produce phase.
+    pub throughput: f64,
+    pub latency: &'a LatencyStats,
+}
+
+impl<'a> ExperimentSummary<'a> {
+    pub fn new(r: &'a ExperimentResult) -> Self {
+        ExperimentSummary {
+            name: &r.name,
+            mode: &r.mode,
+            description: &r.description,
+            topic: &r.topic,
+            fault: &r.fault,
+            client_settings: &r.client_settings,
+            pause_s: r.pause,
+            counts: &r.verification.counts,
+            faults: &r.faults,
+            phases: &r.phases,
+            throughput: r.throughput,
+            latency: &r.latency,
+        }
+    }
+}
+
+/// `metadata.json`: the run's facts, plus each experiment's client settings
+/// and fault windows.
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    #[serde(flatten)]
+    pub run: &'a RunMeta,
+    pub experiments: Vec<ExperimentMetadata<'a>>,
+}
+
+/// One experiment in `metadata.json`.
+#[derive(Debug, Serialize)]
+pub struct ExperimentMetadata<'a> {
+    pub name: &'a str,
+    pub mode: &'a str,
+    pub topic: &'a str,
+    pub fault: &'a str,
+    pub client_settings: &'a BTreeMap<String, String>,
+    pub faults: &'a [FaultWindow],
+}
+
+/// Pretty-printed `summary.json`.
+pub fn summary_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<u8>, ReportError> {
+    let s = Summary {
+        run: meta,
+        experiments: results.iter().map(ExperimentSummary::new).collect(),
+    };
+    pretty(&s)
+}
+
+/// Pretty-printed `metadata.json`.
+pub fn metadata_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<u8>, ReportError> {
+    let m = Metadata {
+        run: meta,
+        experiments: results
+            .iter()
+            .map(|r| ExperimentMetadata {
+                name: &r.name,
+                mode: &r.mode,
+                topic: &r.topic,
+                fault: &r.fault,
+                client_settings: &r.client_settings,
+                faults: &r.faults,
+            })
+            .collect(),
+    };
+    pretty(&m)
+}
+
+fn pretty<T: Serialize>(v: &T) -> Result<Vec<u8>, ReportError> {
+    let mut bytes = serde_json::to_vec_pretty(v)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{sample_meta, sample_result};
+
+    #[test]
+    fn summary_parses_back_with_counts() {
+        let r = sample_result();
+        let bytes = summary_json(&sample_meta(), std::slice::from_ref(&r)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["run"]["run_id"], "test-run");
+        let e = &v["experiments"][0];
+        assert_eq!(e["name"], "sample");
+        assert_eq!(e["mode"], "async");
+        assert_eq!(e["pause_s"], 0.1);
+        assert_eq!(e["counts"]["sent"], 6);
+        assert_eq!(e["counts"]["lost"], 1);
+        assert_eq!(e["counts"]["silent_loss"], 1);
+        assert_eq!(e["faults"][0]["kind"], "hard_shutdown");
+        assert_eq!(e["client_settings"]["acks"], "all");
+        assert_eq!(e["latency"]["p50_ms"], 12.5);
+        assert!(e.get("ledger").is_none(), "no per-record data");
+        let counts: VerdictCounts = serde_json::from_value(e["counts"].clone()).unwrap();
+        assert_eq!(counts, r.verification.counts);
+    }
+
+    #[test]
+    fn summary_of_no_experiments() {
+        let bytes = summary_json(&sample_meta(), &[]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["experiments"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn metadata_holds_the_run_and_settings() {
+        let r = sample_result();
+        let bytes = metadata_json(&sample_meta(), std::slice::from_ref(&r)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["run_id"], "test-run");
+        assert_eq!(v["backend"], "mock");
+        assert_eq!(v["experiments"][0]["client_settings"]["acks"], "all");
+        assert_eq!(v["experiments"][0]["faults"][0]["end"], 3.0);
+        // The run's own fields parse back as a RunMeta.
+        let meta: RunMeta = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(meta.run_id, "test-run");
+    }
+}
