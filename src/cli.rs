@@ -13,6 +13,23 @@ use crate::console::Console;
 use crate::runner::{self, RunError, RunOptions};
 use crate::spec::{self, Mode, Profile};
 
+/// `println!` that never panics: a closed stdout (`| head`, a test that
+/// stopped reading) must not turn a clean shutdown into a crash.
+macro_rules! out_line {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+/// `eprintln!` that never panics (see [`out_line`]).
+macro_rules! err_line {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+pub(crate) use {err_line, out_line};
+
 /// Exit codes, documented in `--help` and the README.
 pub mod exit {
     /// Everything ran (and every expectation checked was met).
@@ -165,7 +182,7 @@ pub fn main() -> i32 {
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::cli::err_line!("error: cannot start the async runtime: {e}");
             return exit::CANNOT_RUN;
         }
     };
@@ -195,7 +212,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
 
 /// Prints an error chain on one line and returns the exit code for it.
 fn fail(e: &anyhow::Error, code: i32) -> i32 {
-    eprintln!("error: {e:#}");
+    crate::cli::err_line!("error: {e:#}");
     code
 }
 
@@ -218,7 +235,7 @@ fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<()> {
     let specs = spec::load_dir(&cli.experiments, args.profile)?;
     let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in specs {
-        println!(
+        crate::cli::out_line!(
             "{:<width$}  {:<15}  {:>7} records, pause {}, fault {}",
             s.name,
             s.mode.as_str(),
@@ -231,7 +248,7 @@ fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<()> {
             },
         );
         for line in textwrap(&s.description, 76) {
-            println!("{:width$}    {line}", "");
+            crate::cli::out_line!("{:width$}    {line}", "");
         }
     }
     Ok(())
@@ -257,16 +274,16 @@ fn textwrap(text: &str, width: usize) -> Vec<String> {
 
 async fn cleanup() -> anyhow::Result<()> {
     let killed = broker::cleanup::reap_processes(true);
-    println!("broker processes killed: {killed}");
+    crate::cli::out_line!("broker processes killed: {killed}");
     match broker::engine::client() {
         Ok(docker) => {
             let removed = broker::cleanup::reap_containers(&docker, true).await?;
-            println!("broker containers removed: {}", removed.len());
+            crate::cli::out_line!("broker containers removed: {}", removed.len());
             for r in removed {
-                println!("  {r}");
+                crate::cli::out_line!("  {r}");
             }
         }
-        Err(e) => println!("containers: not checked ({e})"),
+        Err(e) => crate::cli::out_line!("containers: not checked ({e})"),
     }
     Ok(())
 }
@@ -299,10 +316,12 @@ fn interrupt_token() -> CancellationToken {
             }
             if first.is_none() {
                 first = Some(std::time::Instant::now());
-                eprintln!("interrupted: stopping and removing the broker (again to force)…");
+                crate::cli::err_line!(
+                    "interrupted: stopping and removing the broker (again to force)…"
+                );
                 t.cancel();
             } else {
-                eprintln!("interrupted twice: exiting now");
+                crate::cli::err_line!("interrupted twice: exiting now");
                 std::process::exit(exit::INTERRUPTED);
             }
         }
@@ -331,8 +350,8 @@ async fn broker_command(args: &BrokerArgs) -> i32 {
         }
     };
     let info = broker.info();
-    println!("bootstrap: {}", info.bootstrap);
-    println!(
+    crate::cli::out_line!("bootstrap: {}", info.bootstrap);
+    crate::cli::out_line!(
         "ready in {:.1} s: Kafka {} ({} backend, {}, id {})",
         started.elapsed().as_secs_f64(),
         info.kafka_version,
@@ -340,10 +359,10 @@ async fn broker_command(args: &BrokerArgs) -> i32 {
         info.source,
         info.id
     );
-    println!("press Ctrl+C to stop and remove it");
+    crate::cli::out_line!("press Ctrl+C to stop and remove it");
     cancel.cancelled().await;
     broker.remove().await;
-    println!("broker removed");
+    crate::cli::out_line!("broker removed");
     exit::SUCCESS
 }
 
@@ -358,7 +377,7 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
         .filter(|s| args.mode.is_none_or(|m| m == s.mode))
         .collect();
     if specs.is_empty() {
-        eprintln!("error: no experiment matches (see `kafka-chaos list`)");
+        crate::cli::err_line!("error: no experiment matches (see `kafka-chaos list`)");
         return exit::CANNOT_RUN;
     }
     if args.broker.backend == Backend::Process {
@@ -387,7 +406,7 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
             if outcome.failed.is_empty() {
                 exit::SUCCESS
             } else {
-                eprintln!(
+                crate::cli::err_line!(
                     "error: {} experiment(s) did not finish (see above)",
                     outcome.failed.len()
                 );
@@ -396,7 +415,7 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
         }
         Err(e) => match e.downcast_ref::<RunError>() {
             Some(RunError::Interrupted) => {
-                eprintln!("interrupted: broker removed; finished results were kept");
+                crate::cli::err_line!("interrupted: broker removed; finished results were kept");
                 exit::INTERRUPTED
             }
             _ => fail(&e, exit::CANNOT_RUN),

@@ -32,7 +32,7 @@ impl Console {
         }
         match &self.bar {
             Some(b) if self.tty => b.println(text),
-            _ => eprintln!("{text}"),
+            _ => crate::cli::err_line!("{text}"),
         }
     }
 
@@ -120,11 +120,11 @@ impl Reporter for Console {
             } => {
                 self.finish_bar();
                 if !self.quiet {
-                    println!("{}", verdict_table(results));
+                    crate::cli::out_line!("{}", verdict_table(results));
                     for (name, err) in failed {
-                        println!("not finished: {name}: {err}");
+                        crate::cli::out_line!("not finished: {name}: {err}");
                     }
-                    println!("results: {}", folder.display());
+                    crate::cli::out_line!("results: {}", folder.display());
                 }
             }
         }

@@ -1,0 +1,32 @@
+# kafka-chaos: host preparation (see scripts/setup.sh).
+# KAFKA_VERSION (default 4.3.1) and KAFKA_CHAOS_CACHE pass through, e.g. make image KAFKA_VERSION=4.2.0
+export KAFKA_VERSION KAFKA_CHAOS_CACHE
+
+.PHONY: setup jars image
+
+# everything: apt packages, Kafka jars, broker image
+setup:
+	scripts/setup.sh
+
+# only the Kafka jars from Maven Central
+jars:
+	scripts/setup.sh --only jars
+
+# only the offline-built broker image (fetches the jars first if missing)
+image:
+	scripts/setup.sh --only image
+
+.PHONY: run test lint quick
+
+# The main job: every experiment in experiments/ against a real broker.
+run: setup
+	cargo run -- experiment all
+
+# The tests: formatting, lints, unit tests and integration tests on real Kafka.
+# Integration tests start brokers; one test at a time keeps a 2-core host calm.
+test: setup lint
+	cargo test --all-targets -- --test-threads=1
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings

@@ -1,0 +1,34 @@
+# Shared settings and helpers for the kafka-chaos setup scripts (sourced, not executed).
+# Override with the environment: KAFKA_VERSION, KAFKA_CHAOS_CACHE, CONTAINERS_CONF.
+
+SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export KAFKA_VERSION="${KAFKA_VERSION:-4.3.1}"
+export KAFKA_CHAOS_CACHE="${KAFKA_CHAOS_CACHE:-$HOME/.cache/kafka-chaos}"
+# Kafka-distribution-like folder: libs/*.jar and config/
+export KAFKA_DIR="$KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION"
+export KAFKA_IMAGE="localhost/kafka-chaos/kafka:$KAFKA_VERSION"
+# podman reads its configuration from here; nothing global is changed (DESIGN.md §5)
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$SCRIPTS_DIR/containers.conf}"
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "setup: $*"; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+# Milliseconds since the epoch, and a duration in seconds with one decimal.
+now_ms() { date +%s%3N; }
+since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+
+# A TCP port free on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
+    || echo $(( 20000 + RANDOM % 20000 ))
+}
+
+# Wait until a broker answers a metadata request on 127.0.0.1:$1 (at most $2 seconds).
+wait_broker() {
+  local port=$1 deadline=$(( SECONDS + ${2:-60} ))
+  until kcat -b "127.0.0.1:$port" -L -m 1 >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.2
+  done
+}

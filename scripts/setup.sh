@@ -1,0 +1,91 @@
+#!/bin/bash
+# Prepares everything the kafka-chaos harness needs on a Debian bookworm host (as root):
+#   apt    the Debian packages (podman, runc, kcat, java, ...), installed only if missing
+#   jars   the Kafka jars from Maven Central in $KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION
+#   image  the broker image localhost/kafka-chaos/kafka:$KAFKA_VERSION, built offline
+# Idempotent: a second run only checks. A freshly fetched or built step is smoke-tested
+# against a real broker; --check smoke-tests everything even when cached.
+#
+# Usage: scripts/setup.sh [--only apt|jars|image]... [--check]
+# Environment: KAFKA_VERSION (4.3.1), KAFKA_CHAOS_CACHE (~/.cache/kafka-chaos),
+#              CONTAINERS_CONF (scripts/containers.conf).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+steps=() check=no
+while (( $# )); do
+  case "$1" in
+    --only) [[ $# -ge 2 ]] || die "--only needs apt, jars or image"; steps+=("$2"); shift 2 ;;
+    --only=*) steps+=("${1#--only=}"); shift ;;
+    --check) check=yes; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+(( ${#steps[@]} )) || steps=(apt jars image)
+for s in "${steps[@]}"; do
+  [[ $s == apt || $s == jars || $s == image ]] || die "unknown step: $s (apt, jars or image)"
+done
+wants() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+
+# Debian packages; commands that may come from elsewhere are checked as commands.
+# netavark/aardvark-dns are podman's network backend as measured here (they come as
+# recommends); installs keep recommends so a fresh host matches this one.
+APT_PACKAGES=(podman runc debootstrap kcat uidmap fuse-overlayfs slirp4netns
+              containernetworking-plugins netavark aardvark-dns catatonit iptables
+              fonts-dejavu-core)
+declare -A APT_COMMANDS=([java]=openjdk-17-jre-headless [mvn]=maven)
+
+step_apt() {
+  local t0 missing=() p c
+  t0=$(now_ms)
+  for p in "${APT_PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
+  done
+  for c in "${!APT_COMMANDS[@]}"; do
+    command -v "$c" >/dev/null || missing+=("${APT_COMMANDS[$c]}")
+  done
+  if (( ${#missing[@]} == 0 )); then
+    log "apt ok (all present) $(since "$t0")"
+    return
+  fi
+  [[ $(id -u) == 0 ]] || die "apt: missing ${missing[*]} and not root"
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+  log "apt ok (installed ${missing[*]}) $(since "$t0")"
+}
+
+step_jars() {
+  local t0 result
+  t0=$(now_ms)
+  result="$("$SCRIPTS_DIR/fetch-jars.sh")"
+  if [[ $result == fetched || $check == yes ]]; then
+    "$SCRIPTS_DIR/smoke.sh" local
+  fi
+  log "jars ok ($result) $(since "$t0")"
+}
+
+step_image() {
+  local t0 result
+  t0=$(now_ms)
+  [[ -f $KAFKA_DIR/.complete ]] || "$SCRIPTS_DIR/fetch-jars.sh" >/dev/null
+  result="$("$SCRIPTS_DIR/build-image.sh")"
+  if [[ $result == built || $check == yes ]]; then
+    "$SCRIPTS_DIR/smoke.sh" container
+  fi
+  log "image ok ($result) $(since "$t0")"
+}
+
+# One setup at a time per cache folder (a second one waits, then finds everything cached).
+mkdir -p "$KAFKA_CHAOS_CACHE"
+exec 9> "$KAFKA_CHAOS_CACHE/.lock"
+flock 9
+
+T0=$(now_ms)
+wants apt && step_apt
+wants jars && step_jars
+wants image && step_image
+log "done in $(since "$T0")"
+wants jars && log "jars:  $KAFKA_DIR/libs (config in $KAFKA_DIR/config)"
+wants image && log "image: $KAFKA_IMAGE ($(podman image inspect --format '{{.Size}}' "$KAFKA_IMAGE" | numfmt --to=iec), podman with CONTAINERS_CONF=$CONTAINERS_CONF)"
+exit 0

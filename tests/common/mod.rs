@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests. Every test here runs against a
+//! real Apache Kafka broker that the harness itself starts (container or
+//! local process), never a mock.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use kafka_chaos::broker::{Backend, Broker, BrokerConfig};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+
+/// The harness binary built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kafka-chaos"))
+}
+
+/// The crate's folder (specs, scripts).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A broker config for a test, labelled with the test's name.
+pub fn config(backend: Backend, label: &str) -> BrokerConfig {
+    let mut c = BrokerConfig::new(backend, format!("test-{label}-{}", std::process::id()));
+    c.ready_timeout = Duration::from_secs(180);
+    c
+}
+
+pub async fn start(backend: Backend, label: &str) -> Broker {
+    match Broker::start(&config(backend, label)).await {
+        Ok(b) => b,
+        Err(e) => panic!("broker ({backend}) did not start: {e}"),
+    }
+}
+
+/// Produces `n` records with acks=all and waits for every acknowledgement.
+/// Returns how many were acknowledged.
+pub async fn produce_acked(bootstrap: &str, topic: &str, n: u64, timeout_ms: u64) -> u64 {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("message.timeout.ms", timeout_ms.to_string())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let futures: Vec<_> = (0..n)
+        .map(|i| {
+            let payload = kafka_chaos::mode::payload(topic, i, 0);
+            let p = p.clone();
+            let topic = topic.to_string();
+            async move {
+                p.send(
+                    FutureRecord::<(), _>::to(&topic).payload(&payload),
+                    Timeout::After(Duration::from_secs(5)),
+                )
+                .await
+                .is_ok()
+            }
+        })
+        .collect();
+    futures::future::join_all(futures)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count() as u64
+}
+
+/// `podman` with the harness's configuration, for checks from outside.
+pub fn podman(args: &[&str]) -> String {
+    let out = Command::new("podman")
+        .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+        .args(args)
+        .output()
+        .expect("podman runs");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Containers (running or not) carrying a label value.
+pub fn containers_with_label(label: &str) -> Vec<String> {
+    podman(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        &format!("label={label}"),
+    ])
+    .lines()
+    .map(str::to_string)
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+/// Processes whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+                if String::from_utf8_lossy(&cmd).contains(needle) {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    pids
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| !r.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,176 @@
+//! Cleanup that holds: a harness interrupted with SIGINT leaves no broker
+//! process or container behind; one killed with SIGKILL leaves nothing its
+//! successor cannot remove; an interrupted run keeps finished results.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Starts `kafka-chaos broker …` and waits for its `ready` line.
+/// Returns the child and the broker id it printed (container id or pid).
+fn start_broker(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(common::bin())
+        .arg("broker")
+        .args(args)
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("harness starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut id = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ready in ") {
+            id = rest
+                .rsplit_once("id ")
+                .map(|(_, id)| id.trim_end_matches(')').to_string());
+            break;
+        }
+    }
+    let id = id.unwrap_or_else(|| panic!("no ready line from the broker command"));
+    (child, id)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("harness did not exit within {within:?}");
+}
+
+fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what}: not within {within:?}");
+}
+
+fn container_exists(id: &str) -> bool {
+    !common::podman(&["ps", "-a", "-q", "--filter", &format!("id={id}")])
+        .trim()
+        .is_empty()
+}
+
+#[test]
+fn sigint_removes_the_process_broker() {
+    let (mut child, pid) = start_broker(&["--backend", "process"]);
+    let pid: u32 = pid.parse().expect("pid");
+    assert!(common::alive(pid), "broker JVM runs");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(0));
+    eventually("the broker JVM is gone", Duration::from_secs(10), || {
+        !common::alive(pid)
+    });
+}
+
+#[test]
+fn sigint_removes_the_broker_container() {
+    let (mut child, id) = start_broker(&["--backend", "container"]);
+    assert!(container_exists(&id), "container {id} exists");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(90)), Some(0));
+    assert!(!container_exists(&id), "container {id} removed");
+}
+
+#[test]
+fn sigkill_leaves_no_process_broker() {
+    let (mut child, pid) = start_broker(&["--backend", "process"]);
+    let pid: u32 = pid.parse().expect("pid");
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    let _ = child.wait();
+    // The kernel sends the broker the parent-death signal.
+    eventually(
+        "the orphaned broker JVM is gone",
+        Duration::from_secs(15),
+        || !common::alive(pid),
+    );
+}
+
+#[test]
+fn sigkill_leftover_container_is_removed_by_cleanup() {
+    let (mut child, id) = start_broker(&["--backend", "container"]);
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(container_exists(&id), "a SIGKILLed harness cannot clean up");
+    let out = Command::new(common::bin())
+        .arg("cleanup")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broker containers removed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!container_exists(&id), "cleanup removed container {id}");
+}
+
+#[test]
+fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
+    let results = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::bin())
+        .args([
+            "experiment",
+            "async",
+            "fire-and-forget",
+            "--profile",
+            "quick",
+            "--results",
+            results.path().to_str().unwrap(),
+        ])
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt while the second experiment runs.
+    let stderr = child.stderr.take().unwrap();
+    let mut run_label = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(p) = line.strip_prefix("results go to ") {
+            run_label = Some(
+                std::path::Path::new(p)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+        if line.starts_with("[2/2]") {
+            break;
+        }
+    }
+    let run_id = run_label.expect("run folder announced");
+    std::thread::sleep(Duration::from_secs(1));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), Some(130));
+
+    let folder = results.path().join(&run_id);
+    let summary = std::fs::read_to_string(folder.join("summary.csv")).expect("summary kept");
+    assert!(
+        summary.lines().any(|l| l.starts_with("async,")),
+        "{summary}"
+    );
+    assert!(folder.join("async.records.csv").exists());
+    assert!(
+        common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
+        "no container of the run remains"
+    );
+}
