@@ -1,6 +1,11 @@
 # kafka-chaos: host preparation (see scripts/setup.sh).
 # KAFKA_VERSION (default 4.3.1) and KAFKA_CHAOS_CACHE pass through, e.g. make image KAFKA_VERSION=4.2.0
-export KAFKA_VERSION KAFKA_CHAOS_CACHE
+ifdef KAFKA_VERSION
+export KAFKA_VERSION
+endif
+ifdef KAFKA_CHAOS_CACHE
+export KAFKA_CHAOS_CACHE
+endif
 
 .PHONY: setup jars image
 
@@ -25,7 +30,8 @@ run: setup
 # The tests: formatting, lints, unit tests and integration tests on real Kafka.
 # Integration tests start brokers; one test at a time keeps a 2-core host calm.
 test: setup lint
-	cargo test --all-targets -- --test-threads=1
+	cargo test --all-targets --no-fail-fast -- --test-threads=1
+	cargo run -- experiment all --check --profile quick
 
 lint:
 	cargo fmt --check

@@ -61,7 +61,8 @@ Examples:
   kafka-chaos experiment all                  every spec in experiments/
   kafka-chaos experiment sync fire-and-forget two of them
   kafka-chaos experiment all --backend process --kafka-home ~/kafka_2.13-4.3.1
-  kafka-chaos list";
+  kafka-chaos list
+  kafka-chaos compare results/OLD_RUN results/NEW_RUN --max-increase lost=0";
 
 /// Reproducible chaos experiments for Kafka producers: what each way of
 /// sending really delivers when the broker fails mid-stream.
@@ -107,6 +108,9 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// List the experiments with their descriptions.
     List(ListArgs),
+    /// Compare two runs' verdict counts side by side; with thresholds, exit
+    /// 1 when a difference crosses one (for regression runs in CI).
+    Compare(crate::compare::CompareArgs),
     /// Start a broker and keep it until Ctrl+C (to explore by hand).
     Broker(BrokerArgs),
     /// Remove brokers (containers and processes) left by runs that were
@@ -127,6 +131,10 @@ pub struct ExperimentArgs {
     /// pauses, the same meaning (for CI).
     #[arg(long, value_enum, default_value_t = Profile::Full)]
     pub profile: Profile,
+    /// Check each spec's [expect] bounds after the run, print each result,
+    /// and exit 1 if any is violated (see junit.xml in the run folder).
+    #[arg(long)]
+    pub check: bool,
     #[command(flatten)]
     pub broker: BrokerArgs,
 }
@@ -227,6 +235,13 @@ async fn dispatch(cli: Cli) -> i32 {
             Err(e) => fail(&e, exit::CANNOT_RUN),
         },
         Command::Broker(args) => broker_command(args).await,
+        Command::Compare(args) => match crate::compare::run(args) {
+            Ok(outcome) => {
+                crate::cli::out_line!("{}", crate::compare::render_table(&outcome));
+                crate::compare::exit_code(&outcome)
+            }
+            Err(e) => fail(&anyhow::Error::new(e), exit::CANNOT_RUN),
+        },
         Command::Experiment(args) => experiment(&cli, args).await,
     }
 }
@@ -403,14 +418,28 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
         .context("run failed")
     {
         Ok(outcome) => {
-            if outcome.failed.is_empty() {
-                exit::SUCCESS
+            let violated = if args.check {
+                print_checks(&outcome.results)
             } else {
+                0
+            };
+            if !outcome.failed.is_empty() {
                 crate::cli::err_line!(
                     "error: {} experiment(s) did not finish (see above)",
                     outcome.failed.len()
                 );
                 exit::CANNOT_RUN
+            } else if violated > 0 {
+                crate::cli::err_line!(
+                    "error: {violated} expectation(s) violated (see {})",
+                    outcome
+                        .folder
+                        .join(crate::report::names::JUNIT_XML)
+                        .display()
+                );
+                exit::VIOLATED
+            } else {
+                exit::SUCCESS
             }
         }
         Err(e) => match e.downcast_ref::<RunError>() {
@@ -421,6 +450,31 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
             _ => fail(&e, exit::CANNOT_RUN),
         },
     }
+}
+
+/// Prints every expectation's result; returns how many were violated.
+fn print_checks(results: &[crate::result::ExperimentResult]) -> usize {
+    let mut violated = 0;
+    let mut any = false;
+    for r in results {
+        for c in &r.checks {
+            any = true;
+            if !c.passed {
+                violated += 1;
+            }
+            crate::cli::out_line!(
+                "{}  {}: {} (actual {})",
+                if c.passed { "PASS" } else { "FAIL" },
+                r.name,
+                c.expectation,
+                c.actual
+            );
+        }
+    }
+    if !any {
+        crate::cli::out_line!("no expectations to check (add an [expect] table to a spec)");
+    }
+    violated
 }
 
 #[cfg(test)]

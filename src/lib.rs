@@ -7,7 +7,9 @@
 
 pub mod broker;
 pub mod cli;
+pub mod compare;
 pub mod console;
+pub mod expect;
 pub mod fault;
 pub mod ledger;
 pub mod mode;

@@ -75,6 +75,9 @@ pub struct ExperimentResult {
     /// Records sent per second over the produce phase.
     pub throughput: f64,
     pub latency: LatencyStats,
+    /// The spec's expectations, checked against the counts.
+    #[serde(default)]
+    pub checks: Vec<crate::expect::CheckResult>,
 }
 
 /// Facts about the whole run, written beside the results.

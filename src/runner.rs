@@ -447,6 +447,11 @@ pub async fn run_experiment(
     phases.verification = t.elapsed().as_secs_f64();
 
     let send_span = (produced.ended - produced.first_send).max(1e-6);
+    let checks = spec
+        .expect
+        .iter()
+        .map(|e| e.check(&verification.counts))
+        .collect();
     Ok(ExperimentResult {
         name: spec.name.clone(),
         mode: spec.mode.to_string(),
@@ -461,5 +466,6 @@ pub async fn run_experiment(
         verification,
         faults: window.into_iter().collect(),
         phases,
+        checks,
     })
 }

@@ -236,8 +236,8 @@ pub struct ExperimentSpec {
     pub sync_timeout: Duration,
     /// librdkafka properties: the harness defaults with the spec's on top.
     pub client: BTreeMap<String, String>,
-    /// Expectations, as written (checked by `--check`).
-    pub expect: BTreeMap<String, String>,
+    /// Expectations (checked by `--check`).
+    pub expect: Vec<crate::expect::Expectation>,
 }
 
 /// The client settings the harness uses unless a spec says otherwise. They
@@ -384,10 +384,12 @@ impl ExperimentSpec {
             return Err(invalid(format!("invalid client setting in [client]: {e}")));
         }
 
-        let mut expect = BTreeMap::new();
+        let mut expect = Vec::new();
         for (k, v) in &raw.expect {
             let v = value_to_string(v).map_err(|m| invalid(format!("field `expect.{k}` {m}")))?;
-            expect.insert(k.clone(), v);
+            let e = crate::expect::Expectation::parse(k, &v)
+                .map_err(|m| invalid(format!("field `expect.{k}`: {m}")))?;
+            expect.push(e);
         }
 
         Ok(ExperimentSpec {
@@ -588,6 +590,20 @@ downtime = "5s"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("invalid downtime `soon`"), "{msg}");
+    }
+
+    #[test]
+    fn expectations_are_checked_at_load() {
+        let s = parse(&format!(
+            "{GOOD}\n[expect]\nlost = 0\nsilent_loss = \"> 0\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.expect.len(), 2);
+        let msg = parse(&format!("{GOOD}\n[expect]\nlots = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("experiments/t.toml"), "{msg}");
+        assert!(msg.contains("`expect.lots`"), "{msg}");
     }
 
     #[test]

@@ -27,10 +27,12 @@ pub fn default_kafka_home(version: &str) -> PathBuf {
 
 /// `$KAFKA_CHAOS_CACHE`, or `~/.cache/kafka-chaos`.
 pub fn cache_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("KAFKA_CHAOS_CACHE") {
+    // An empty variable counts as unset (make exports unset variables empty).
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(p) = var("KAFKA_CHAOS_CACHE") {
         return PathBuf::from(p);
     }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let home = var("HOME").unwrap_or_else(|| "/root".into());
     PathBuf::from(home).join(".cache").join("kafka-chaos")
 }
 

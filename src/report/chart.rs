@@ -196,23 +196,23 @@ const VERDICT_DRAW_ORDER: [Verdict; 6] = [
     Verdict::Lost,
 ];
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn font(size: f64) -> TextStyle<'static> {
+pub(crate) fn font(size: f64) -> TextStyle<'static> {
     (style::FONT, size).into_font().color(&style::TEXT)
 }
 
-fn bold(size: f64) -> TextStyle<'static> {
+pub(crate) fn bold(size: f64) -> TextStyle<'static> {
     (style::FONT, size, FontStyle::Bold)
         .into_font()
         .color(&style::TEXT)
 }
 
-fn anchored(s: TextStyle<'static>, h: HPos, v: VPos) -> TextStyle<'static> {
+pub(crate) fn anchored(s: TextStyle<'static>, h: HPos, v: VPos) -> TextStyle<'static> {
     s.pos(Pos::new(h, v))
 }
 
-fn chart_err<E: std::fmt::Display>(e: E) -> ReportError {
+pub(crate) fn chart_err<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError::Chart(e.to_string())
 }
 
@@ -232,7 +232,7 @@ fn ensure_fonts() -> Result<(), ReportError> {
 
 /// Draws a chart with `draw` on a white canvas of [`style::SIZE`] and
 /// returns it as PNG bytes. A panic inside plotters becomes an error.
-fn render_png<F>(what: &str, draw: F) -> Result<Vec<u8>, ReportError>
+pub(crate) fn render_png<F>(what: &str, draw: F) -> Result<Vec<u8>, ReportError>
 where
     F: FnOnce(&Area<'_>) -> Result<(), ReportError>,
 {
@@ -262,12 +262,12 @@ where
 }
 
 /// The regions of a chart: title, plot, legend column, footer.
-struct Layout<'a> {
-    plot: Area<'a>,
-    legend: Area<'a>,
+pub(crate) struct Layout<'a> {
+    pub(crate) plot: Area<'a>,
+    pub(crate) legend: Area<'a>,
 }
 
-fn layout<'a>(
+pub(crate) fn layout<'a>(
     root: &Area<'a>,
     title: &str,
     subtitle: &str,
@@ -322,7 +322,7 @@ fn layout<'a>(
 }
 
 /// `text`, shortened with an ellipsis until it is at most `max_px` wide.
-fn fit(area: &Area<'_>, text: &str, style: &TextStyle<'_>, max_px: i32) -> String {
+pub(crate) fn fit(area: &Area<'_>, text: &str, style: &TextStyle<'_>, max_px: i32) -> String {
     let width = |s: &str| {
         area.estimate_text_size(s, style)
             .map(|(w, _)| w as i32)
@@ -344,7 +344,7 @@ fn fit(area: &Area<'_>, text: &str, style: &TextStyle<'_>, max_px: i32) -> Strin
 }
 
 /// One line of a legend.
-enum Swatch {
+pub(crate) enum Swatch {
     Bar(RGBAColor),
     Dot(RGBAColor),
     Shade,
@@ -352,13 +352,17 @@ enum Swatch {
     None,
 }
 
-struct LegendItem {
-    swatch: Swatch,
-    label: String,
-    note: String,
+pub(crate) struct LegendItem {
+    pub(crate) swatch: Swatch,
+    pub(crate) label: String,
+    pub(crate) note: String,
 }
 
-fn draw_legend(area: &Area<'_>, heading: &str, items: &[LegendItem]) -> Result<(), ReportError> {
+pub(crate) fn draw_legend(
+    area: &Area<'_>,
+    heading: &str,
+    items: &[LegendItem],
+) -> Result<(), ReportError> {
     let x0 = 12;
     let mut y = 24;
     let head = anchored(bold(style::LEGEND_SIZE), HPos::Left, VPos::Center);
@@ -421,7 +425,7 @@ fn draw_legend(area: &Area<'_>, heading: &str, items: &[LegendItem]) -> Result<(
 }
 
 /// A message in the middle of an empty plot.
-fn draw_empty_note(area: &Area<'_>, text: &str) -> Result<(), ReportError> {
+pub(crate) fn draw_empty_note(area: &Area<'_>, text: &str) -> Result<(), ReportError> {
     let (w, h) = area.dim_in_pixel();
     let s = anchored(font(20.0).color(&style::MUTED), HPos::Center, VPos::Center);
     area.draw(&Text::new(
@@ -433,7 +437,7 @@ fn draw_empty_note(area: &Area<'_>, text: &str) -> Result<(), ReportError> {
 }
 
 /// Numbers on axes: integers with thousands separators, else a few decimals.
-fn fmt_num(v: f64) -> String {
+pub(crate) fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return String::new();
     }
@@ -946,7 +950,7 @@ fn draw_timeline(
     Ok(())
 }
 
-fn short_meaning(v: Verdict) -> &'static str {
+pub(crate) fn short_meaning(v: Verdict) -> &'static str {
     match v {
         Verdict::Ok => "acked and found",
         Verdict::Lost => "acked, then missing",

@@ -33,6 +33,8 @@ pub struct ExperimentSummary<'a> {
     /// Records sent per second over the produce phase.
     pub throughput: f64,
     pub latency: &'a LatencyStats,
+    /// The spec's expectations and whether each held.
+    pub checks: &'a [crate::expect::CheckResult],
 }
 
 impl<'a> ExperimentSummary<'a> {
@@ -50,6 +52,7 @@ impl<'a> ExperimentSummary<'a> {
             phases: &r.phases,
             throughput: r.throughput,
             latency: &r.latency,
+            checks: &r.checks,
         }
     }
 }

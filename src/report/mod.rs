@@ -10,6 +10,7 @@
 //!   summary.json               run facts + per-experiment counts (for CI)
 //!   metadata.json              run facts + client settings + fault windows
 //!   comparison.png             what each mode delivered
+//!   junit.xml                  a test case per experiment and expectation
 //!   <name>.records.csv         one row per record
 //!   <name>.timeline.png        every record by send time, coloured by verdict
 //!   <name>.latency.png         send-to-report latency (when any was reported)
@@ -21,6 +22,7 @@
 pub mod chart;
 pub mod csv;
 pub mod json;
+pub mod junit;
 
 use std::collections::HashMap;
 use std::fs;
@@ -75,6 +77,7 @@ pub mod names {
     pub const SUMMARY_JSON: &str = "summary.json";
     pub const METADATA_JSON: &str = "metadata.json";
     pub const COMPARISON_PNG: &str = "comparison.png";
+    pub const JUNIT_XML: &str = "junit.xml";
     pub const RECORDS_CSV_SUFFIX: &str = ".records.csv";
     pub const TIMELINE_PNG_SUFFIX: &str = ".timeline.png";
     pub const LATENCY_PNG_SUFFIX: &str = ".latency.png";
@@ -170,6 +173,7 @@ impl RunFolder {
             self.write_file(names::SUMMARY_CSV, &csv::summary_csv(results)?)?,
             self.write_file(names::SUMMARY_JSON, &json::summary_json(meta, results)?)?,
             self.write_file(names::METADATA_JSON, &json::metadata_json(meta, results)?)?,
+            self.write_file(names::JUNIT_XML, &junit::junit_xml(meta, results)?)?,
             self.write_file(
                 names::COMPARISON_PNG,
                 &chart::comparison_png(results, &caption)?,
@@ -298,6 +302,7 @@ pub(crate) mod tests {
         let consumed = vec![rec(0, 0), rec(1, 2), rec(2, 2), rec(3, 4)];
         let verification = verify(&ledger.entries, &consumed);
         ExperimentResult {
+            checks: Vec::new(),
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -407,6 +412,7 @@ pub(crate) mod tests {
         let latency = LatencyStats::from_ledger(&ledger);
         let produce = ledger.entries.last().map_or(0.0, |e| e.sent_at);
         ExperimentResult {
+            checks: Vec::new(),
             name: name.into(),
             mode: mode.into(),
             description: String::new(),
