@@ -39,6 +39,21 @@ pub struct PhaseTimings {
     pub verification: f64,
     /// Writing the reports of this experiment.
     pub reporting: f64,
+    /// Wall time of the whole experiment, topic creation to reports written
+    /// (plus the broker's first start for the first experiment of a run).
+    #[serde(default)]
+    pub wall: f64,
+    /// The time the spec itself asks for: records × pause + downtime.
+    #[serde(default)]
+    pub asked: f64,
+}
+
+impl PhaseTimings {
+    /// The harness's own overhead: wall time minus what the spec asks for
+    /// (broker start/restart, waiting for reports, verification, reporting).
+    pub fn overhead(&self) -> f64 {
+        (self.wall - self.asked).max(0.0)
+    }
 }
 
 /// Send-to-report latency of reported records, in milliseconds.

@@ -206,6 +206,7 @@ pub async fn run(
         reporter.event(Event::ExperimentStarted { index, total, spec });
         let broker_start = if index == 0 { first_start } else { 0.0 };
         let topic = topic_name(&run_id, &spec.name);
+        let wall = Instant::now();
         let outcome = tokio::select! {
             r = run_experiment(&mut broker, spec, &topic, &cfg, broker_start, reporter) => Some(r),
             _ = cancel.cancelled() => None,
@@ -223,6 +224,7 @@ pub async fn run(
                 let t = Instant::now();
                 let written = folder.write_experiment(&result);
                 result.phases.reporting = t.elapsed().as_secs_f64();
+                result.phases.wall = wall.elapsed().as_secs_f64() + broker_start;
                 match written {
                     Ok(files) => {
                         reporter.event(Event::ExperimentFinished {
@@ -329,8 +331,13 @@ pub async fn run_experiment(
     broker_start: f64,
     reporter: &mut dyn Reporter,
 ) -> Result<ExperimentResult, ExperimentError> {
+    let downtime = match spec.heal {
+        Heal::After(d) if spec.fault != FaultKind::None => d.as_secs_f64(),
+        _ => 0.0,
+    };
     let mut phases = PhaseTimings {
         broker_start,
+        asked: spec.records as f64 * spec.pause.as_secs_f64() + downtime,
         ..Default::default()
     };
     // 1. A fresh topic.

@@ -42,6 +42,9 @@ pub struct SummaryRow<'a> {
     pub recovery_s: Option<f64>,
     pub verification_s: Option<f64>,
     pub reporting_s: Option<f64>,
+    pub wall_s: Option<f64>,
+    pub asked_s: Option<f64>,
+    pub overhead_s: Option<f64>,
 }
 
 impl<'a> SummaryRow<'a> {
@@ -86,6 +89,9 @@ impl<'a> SummaryRow<'a> {
             recovery_s: round(p.recovery, 3),
             verification_s: round(p.verification, 3),
             reporting_s: round(p.reporting, 3),
+            wall_s: round(p.wall, 3),
+            asked_s: round(p.asked, 3),
+            overhead_s: round(p.overhead(), 3),
         }
     }
 }

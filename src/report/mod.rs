@@ -327,6 +327,7 @@ pub(crate) mod tests {
                 recovery: 0.5,
                 verification: 0.2,
                 reporting: 0.0,
+                ..Default::default()
             },
             throughput: 1.714,
             latency: LatencyStats {
@@ -440,6 +441,7 @@ pub(crate) mod tests {
                 recovery: 0.4,
                 verification: 0.3,
                 reporting: 0.0,
+                ..Default::default()
             },
             throughput: n as f64 / produce.max(0.001),
             latency,
