@@ -189,6 +189,9 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "recovery_s",
     "verification_s",
     "reporting_s",
+    "wall_s",
+    "asked_s",
+    "overhead_s",
 ];
 
 /// Column names of `<name>.records.csv` (written even when there are no rows).

@@ -483,7 +483,7 @@ pub(crate) mod tests {
         let meta = sample_meta();
         let f = RunFolder::create(root.path(), &meta).unwrap();
         let first = f.write_summary(&meta, &[]).unwrap();
-        assert_eq!(first.len(), 4);
+        assert_eq!(first.len(), 5);
         let r = sample_result();
         let second = f.write_summary(&meta, std::slice::from_ref(&r)).unwrap();
         assert_eq!(first, second);
@@ -496,6 +496,7 @@ pub(crate) mod tests {
             names,
             [
                 "comparison.png",
+                "junit.xml",
                 "metadata.json",
                 "summary.csv",
                 "summary.json"
