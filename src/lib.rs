@@ -5,6 +5,7 @@
 //! [`spec`] → [`broker`] → [`fault`] → [`mode`] → [`ledger`] → [`readback`] →
 //! [`verifier`] → [`report`], driven by [`runner`].
 
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod compare;
@@ -13,6 +14,7 @@ pub mod expect;
 pub mod fault;
 pub mod ledger;
 pub mod mode;
+pub mod proxy;
 pub mod readback;
 pub mod report;
 pub mod result;

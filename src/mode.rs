@@ -159,17 +159,11 @@ pub async fn produce(
     observer: &mut dyn SendObserver,
 ) -> Result<Produced, ModeError> {
     let (tx, rx) = unbounded_channel();
-    let ctx = DeliveryContext {
-        origin: job.origin,
-        tx,
-    };
-    let producer: ThreadedProducer<DeliveryContext> = client_config(job.spec, job.bootstrap)
-        .create_with_context(ctx)
-        .map_err(|e| ModeError::Create(e.to_string()))?;
-    let producer = Arc::new(producer);
+    let producer = Arc::new(create_producer(&job, tx.clone())?);
     let mut run = Run {
         job: &job,
         producer: producer.clone(),
+        tx,
         rx,
         ledger: Ledger::with_capacity(job.spec.records as usize),
         late: 0,
@@ -179,7 +173,8 @@ pub async fn produce(
     match job.spec.mode {
         Mode::FireAndForget => run.fire_and_forget(observer).await,
         Mode::Sync => run.sync(observer).await,
-        Mode::Async => run.asynchronous(observer).await,
+        Mode::Async | Mode::Idempotent => run.asynchronous(observer).await,
+        Mode::Transactional => run.transactional(observer).await,
     }
     let Run {
         ledger,
@@ -193,8 +188,10 @@ pub async fn produce(
     // The application ends: stop listening, then close the client (which
     // purges whatever it still holds; dropping may block briefly).
     drop(rx);
-    drop(p2);
-    tokio::task::spawn_blocking(move || drop(producer))
+    tokio::task::spawn_blocking(move || {
+        drop(p2);
+        drop(producer)
+    })
         .await
         .map_err(|e| ModeError::Task(e.to_string()))?;
     Ok(Produced {
@@ -206,9 +203,29 @@ pub async fn produce(
     })
 }
 
+/// A producer whose delivery reports go to `tx`. Transactional mode gets a
+/// `transactional.id` unique to the experiment's topic.
+fn create_producer(
+    job: &ProduceJob<'_>,
+    tx: UnboundedSender<Report>,
+) -> Result<ThreadedProducer<DeliveryContext>, ModeError> {
+    let ctx = DeliveryContext {
+        origin: job.origin,
+        tx,
+    };
+    let mut cfg = client_config(job.spec, job.bootstrap);
+    if job.spec.mode == Mode::Transactional {
+        cfg.set("transactional.id", format!("kafka-chaos-{}", job.topic));
+    }
+    cfg.create_with_context(ctx)
+        .map_err(|e| ModeError::Create(e.to_string()))
+}
+
 struct Run<'a, 'b> {
     job: &'a ProduceJob<'b>,
     producer: Arc<ThreadedProducer<DeliveryContext>>,
+    /// For producers created anew (transactional mode, after a fatal error).
+    tx: UnboundedSender<Report>,
     rx: UnboundedReceiver<Report>,
     ledger: Ledger,
     late: u64,
@@ -340,6 +357,159 @@ impl Run<'_, '_> {
         }
         self.flush().await;
         self.drain();
+    }
+
+    /// Records in transactions of `transaction_size`: begin, send, commit.
+    /// A record counts as acked when its transaction commits and failed
+    /// when the commit fails (the transaction is then aborted, or the
+    /// producer recreated after a fatal error). Like the usual Java loop:
+    /// abortable errors abort, retriable commit errors retry, fatal errors
+    /// start a new producer (which fences the old one).
+    async fn transactional(&mut self, observer: &mut dyn SendObserver) {
+        let size = self.job.spec.transaction_size.max(1);
+        let records = self.job.spec.records;
+        let op_timeout = self.job.spec.message_timeout();
+        let mut ready = self.init_transactions(op_timeout).await;
+        let mut seq = 0;
+        while seq < records {
+            let batch: Vec<u64> = (seq..(seq + size).min(records)).collect();
+            seq += batch.len() as u64;
+            if let Err(e) = &ready {
+                // No usable producer: the batch cannot even start.
+                let error = e.clone();
+                for &s in &batch {
+                    self.skip_send(s);
+                    observer.sent(s + 1, self.now());
+                    self.fail_with(s, &error, Persistence::NotPersisted);
+                }
+                ready = self.recreate(op_timeout).await;
+                continue;
+            }
+            let begun = self.producer.begin_transaction();
+            let mut error = begun.err().map(|e| e.to_string());
+            for &s in &batch {
+                if error.is_none() {
+                    if let Err(e) = self.send(s).await {
+                        error = Some(e.to_string());
+                    }
+                } else {
+                    self.skip_send(s);
+                }
+                observer.sent(s + 1, self.now());
+                self.pause().await;
+            }
+            let result = match error {
+                Some(e) => Err(e),
+                None => self.commit(op_timeout).await,
+            };
+            // The delivery reports of the batch have arrived by now (commit
+            // flushes); they decide partition and offset, the commit decides
+            // the outcome.
+            let mut reports = std::collections::HashMap::new();
+            while let Ok((s, o)) = self.rx.try_recv() {
+                reports.insert(s, o);
+            }
+            match result {
+                Ok(()) => {
+                    let at = self.now();
+                    for &s in &batch {
+                        let (partition, offset) = match reports.get(&s) {
+                            Some(Outcome::Acked {
+                                partition, offset, ..
+                            }) => (*partition, *offset),
+                            _ => (-1, -1),
+                        };
+                        self.ledger.record_outcome(
+                            s,
+                            Outcome::Acked {
+                                partition,
+                                offset,
+                                at,
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    for &s in &batch {
+                        self.fail_with(s, &e, Persistence::NotPersisted);
+                    }
+                    ready = self.after_failed_commit(op_timeout).await;
+                }
+            }
+        }
+    }
+
+    /// Enters a record the application gives up on before handing it to
+    /// the client (its transaction already failed): it is in the ledger, so
+    /// every record gets a verdict, and it is failed, never sent.
+    fn skip_send(&mut self, seq: u64) {
+        let at = self.now();
+        self.first_send.get_or_insert(at);
+        self.last_send = at;
+        self.ledger.record_send(seq, at);
+    }
+
+    fn fail_with(&mut self, seq: u64, error: &str, persistence: Persistence) {
+        let at = self.now();
+        self.ledger.record_outcome(
+            seq,
+            Outcome::Failed {
+                error: error.to_string(),
+                persistence,
+                at,
+            },
+        );
+    }
+
+    async fn init_transactions(&self, timeout: Duration) -> Result<(), String> {
+        let p = self.producer.clone();
+        tokio::task::spawn_blocking(move || p.init_transactions(Timeout::After(timeout)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("init_transactions: {e}"))
+    }
+
+    async fn commit(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let p = self.producer.clone();
+            let r = tokio::task::spawn_blocking(move || p.commit_transaction(Timeout::After(timeout)))
+                .await
+                .map_err(|e| e.to_string())?;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Transaction(e))
+                    if e.is_retriable() && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(format!("commit_transaction: {e}")),
+            }
+        }
+    }
+
+    /// After a failed batch: abort if the transaction can be aborted, else
+    /// start a new producer. Returns whether the producer is usable.
+    async fn after_failed_commit(&mut self, timeout: Duration) -> Result<(), String> {
+        let p = self.producer.clone();
+        let aborted =
+            tokio::task::spawn_blocking(move || p.abort_transaction(Timeout::After(timeout)))
+                .await
+                .map_err(|e| e.to_string())?;
+        match aborted {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!("abort_transaction failed ({e}); recreating the producer");
+                self.recreate(timeout).await
+            }
+        }
+    }
+
+    async fn recreate(&mut self, timeout: Duration) -> Result<(), String> {
+        let fresh = create_producer(self.job, self.tx.clone()).map_err(|e| e.to_string())?;
+        let old = std::mem::replace(&mut self.producer, Arc::new(fresh));
+        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        self.init_transactions(timeout).await
     }
 
     /// `producer.flush()`: waits until every record has a result (librdkafka

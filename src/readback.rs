@@ -31,16 +31,45 @@ pub enum ReadbackError {
     },
 }
 
-/// Reads `topic` from the beginning to its high watermarks.
+/// Which records a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Only records of committed transactions (and non-transactional ones).
+    ReadCommitted,
+    /// Everything written, aborted transactions included.
+    ReadUncommitted,
+}
+
+impl Isolation {
+    fn as_config(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::ReadUncommitted => "read_uncommitted",
+        }
+    }
+}
+
+/// Reads `topic` from the beginning to its high watermarks, seeing what a
+/// `read_committed` consumer sees.
 pub async fn read_topic(
     bootstrap: &str,
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<ConsumedRecord>, ReadbackError> {
+    read_topic_with(bootstrap, topic, timeout, Isolation::ReadCommitted).await
+}
+
+/// [`read_topic`] with a chosen isolation level.
+pub async fn read_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    isolation: Isolation,
+) -> Result<Vec<ConsumedRecord>, ReadbackError> {
     let bootstrap = bootstrap.to_string();
     let topic = topic.to_string();
     let t2 = topic.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&bootstrap, &topic, timeout))
+    tokio::task::spawn_blocking(move || read_blocking(&bootstrap, &topic, timeout, isolation))
         .await
         .map_err(|e| ReadbackError::Failed {
             topic: t2,
@@ -52,6 +81,7 @@ fn read_blocking(
     bootstrap: &str,
     topic: &str,
     timeout: Duration,
+    isolation: Isolation,
 ) -> Result<Vec<ConsumedRecord>, ReadbackError> {
     let fail = |reason: String| ReadbackError::Failed {
         topic: topic.to_string(),
@@ -63,7 +93,7 @@ fn read_blocking(
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation.as_config())
         .set("log_level", "3")
         .create()
         .map_err(|e| fail(format!("cannot create consumer: {e}")))?;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::fault;
 use crate::mode::{self, ModeError, ProduceJob};
+use crate::proxy::NetworkMode;
 use crate::readback::{self, ReadbackError};
 use crate::report::{ReportError, RunFolder};
 use crate::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
@@ -306,6 +307,8 @@ async fn ensure_healthy(
     cancel: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let t = Duration::from_secs(30);
+    // A network fault that was not healed must not leak into the next one.
+    broker.set_network(NetworkMode::Pass);
     let healthy = match broker.state() {
         BrokerState::Running => broker.wait_ready(t).await.is_ok(),
         BrokerState::Paused => broker.resume().await.is_ok() && broker.wait_ready(t).await.is_ok(),
@@ -342,9 +345,13 @@ pub async fn run_experiment(
     };
     // 1. A fresh topic.
     let t = Instant::now();
+    broker.set_network(NetworkMode::Pass);
     broker.create_topic(topic, spec.partitions).await?;
     phases.broker_start += t.elapsed().as_secs_f64();
+    // The harness reads back directly; the producer goes through the chaos
+    // proxy, where network faults happen.
     let bootstrap = broker.bootstrap().to_string();
+    let client_bootstrap = broker.client_bootstrap().to_string();
 
     // 2–5. Produce, with the fault injected after `fault_after` records and
     // healed after the downtime (or when the producer ends).
@@ -362,6 +369,7 @@ pub async fn run_experiment(
 
     let fault_after = spec.fault_after;
     let kind = spec.fault;
+    let the_fault = fault::Fault::of(spec);
     let heal_plan = spec.heal;
     let ready_timeout = cfg.ready_timeout;
     let fault_side = async {
@@ -371,7 +379,7 @@ pub async fn run_experiment(
             return (Ok::<(), BrokerError>(()), window, recovery);
         }
         let start = origin.elapsed().as_secs_f64();
-        if let Err(e) = fault::inject(broker, kind).await {
+        if let Err(e) = fault::inject(broker, the_fault).await {
             return (Err(e), window, recovery);
         }
         let _ = note_tx.send(Event::FaultInjected {
@@ -392,7 +400,7 @@ pub async fn run_experiment(
             }
         }
         let heal_start = Instant::now();
-        let healed = fault::heal(broker, kind, ready_timeout).await;
+        let healed = fault::heal(broker, the_fault, ready_timeout).await;
         recovery = heal_start.elapsed().as_secs_f64();
         if healed.is_ok() {
             let end = origin.elapsed().as_secs_f64();
@@ -407,7 +415,7 @@ pub async fn run_experiment(
     let produce_side = async {
         let job = ProduceJob {
             spec,
-            bootstrap: &bootstrap,
+            bootstrap: &client_bootstrap,
             topic,
             origin,
         };
@@ -449,8 +457,23 @@ pub async fn run_experiment(
     let read_timeout = Duration::from_secs(60 + spec.records / 10_000);
     let consumed = readback::read_topic(&bootstrap, topic, read_timeout).await?;
 
+    // Transactional mode: also read what aborted transactions left.
+    let aborted = if spec.mode == crate::spec::Mode::Transactional {
+        let all = readback::read_topic_with(
+            &bootstrap,
+            topic,
+            read_timeout,
+            readback::Isolation::ReadUncommitted,
+        )
+        .await?;
+        verifier::count_aborted(&consumed, &all)
+    } else {
+        0
+    };
+
     // 7. Verify.
-    let verification = verifier::verify(&produced.ledger.entries, &consumed);
+    let mut verification = verifier::verify(&produced.ledger.entries, &consumed);
+    verification.counts.aborted = aborted;
     phases.verification = t.elapsed().as_secs_f64();
 
     let send_span = (produced.ended - produced.first_send).max(1e-6);

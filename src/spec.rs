@@ -44,6 +44,11 @@ pub enum Mode {
     Sync,
     /// Send with a delivery callback that records the outcome; flush at the end.
     Async,
+    /// `async` with `enable.idempotence=true`: retries cannot duplicate.
+    Idempotent,
+    /// Records in transactions of `transaction_size`; a record counts as
+    /// acked when its transaction commits, failed when it aborts.
+    Transactional,
 }
 
 impl Mode {
@@ -52,6 +57,8 @@ impl Mode {
             Mode::FireAndForget => "fire-and-forget",
             Mode::Sync => "sync",
             Mode::Async => "async",
+            Mode::Idempotent => "idempotent",
+            Mode::Transactional => "transactional",
         }
     }
 }
@@ -69,8 +76,10 @@ impl FromStr for Mode {
             "fire-and-forget" => Ok(Mode::FireAndForget),
             "sync" => Ok(Mode::Sync),
             "async" => Ok(Mode::Async),
+            "idempotent" => Ok(Mode::Idempotent),
+            "transactional" => Ok(Mode::Transactional),
             other => Err(format!(
-                "unknown mode `{other}` (expected fire-and-forget, sync or async)"
+                "unknown mode `{other}` (expected fire-and-forget, sync, async, idempotent or transactional)"
             )),
         }
     }
@@ -88,15 +97,35 @@ pub enum FaultKind {
     HardShutdown,
     /// The broker freezes (SIGSTOP / container pause); connections stay open.
     Pause,
+    /// SIGTERM, then start again at once (no downtime beyond the restart).
+    CleanBounce,
+    /// SIGKILL, then start again at once.
+    HardBounce,
+    /// The network between producer and broker blackholes every packet
+    /// (the chaos proxy); the broker keeps running. Healing resets the
+    /// connections that lived through the cut.
+    NetworkCut,
+    /// The network between producer and broker delays every packet by
+    /// `latency`, in each direction.
+    Latency,
 }
 
 impl FaultKind {
+    /// Bounces restart the broker at once: they take no downtime.
+    pub fn is_bounce(self) -> bool {
+        matches!(self, FaultKind::CleanBounce | FaultKind::HardBounce)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::None => "none",
             FaultKind::CleanShutdown => "clean_shutdown",
             FaultKind::HardShutdown => "hard_shutdown",
             FaultKind::Pause => "pause",
+            FaultKind::CleanBounce => "clean_bounce",
+            FaultKind::HardBounce => "hard_bounce",
+            FaultKind::NetworkCut => "network_cut",
+            FaultKind::Latency => "latency",
         }
     }
 }
@@ -177,9 +206,14 @@ struct RawSpec {
     fault: FaultKind,
     fault_after: Option<u64>,
     downtime: Option<Heal>,
+    /// fault = "latency": the delay added to each direction.
+    #[serde(default, with = "humantime_serde::option")]
+    latency: Option<Duration>,
     /// Sync mode: how long `get()` waits for each record's result.
     #[serde(default, with = "humantime_serde::option")]
     timeout: Option<Duration>,
+    /// Transactional mode: records per transaction.
+    transaction_size: Option<u64>,
     #[serde(default)]
     client: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -232,8 +266,14 @@ pub struct ExperimentSpec {
     /// The fault is injected right after this many records were sent.
     pub fault_after: u64,
     pub heal: Heal,
+    /// fault = "latency": the delay added to each direction of the network
+    /// between producer and broker (a round trip gains twice this).
+    #[serde(with = "humantime_serde::option")]
+    pub latency: Option<Duration>,
     /// Sync mode's wait per record.
     pub sync_timeout: Duration,
+    /// Transactional mode: records per transaction.
+    pub transaction_size: u64,
     /// librdkafka properties: the harness defaults with the spec's on top.
     pub client: BTreeMap<String, String>,
     /// Expectations (checked by `--check`).
@@ -355,24 +395,84 @@ impl ExperimentSpec {
                         "field `fault_after` ({after}) is larger than `records` ({records})"
                     )));
                 }
-                let heal = downtime.ok_or_else(|| {
-                    invalid(format!(
-                        "field `downtime` is required with fault = \"{}\" (a duration, or \"until-producer-ends\")",
-                        raw.fault
-                    ))
-                })?;
-                (after, heal)
+                if raw.fault.is_bounce() {
+                    // The restart follows at once; a downtime would make it
+                    // the matching *_shutdown fault.
+                    match downtime {
+                        None => (after, Heal::After(Duration::ZERO)),
+                        Some(Heal::After(d)) if d.is_zero() => (after, Heal::After(d)),
+                        Some(_) => return Err(invalid(format!(
+                            "field `downtime` must be left out (or \"0s\") with fault = \"{}\": the broker restarts at once; use fault = \"{}\" for a downtime",
+                            raw.fault,
+                            if raw.fault == FaultKind::CleanBounce {
+                                "clean_shutdown"
+                            } else {
+                                "hard_shutdown"
+                            }
+                        ))),
+                    }
+                } else {
+                    let heal = downtime.ok_or_else(|| {
+                        invalid(format!(
+                            "field `downtime` is required with fault = \"{}\" (a duration, or \"until-producer-ends\")",
+                            raw.fault
+                        ))
+                    })?;
+                    (after, heal)
+                }
             }
+        };
+        let latency = match (raw.fault, raw.latency) {
+            (FaultKind::Latency, None) => {
+                return Err(invalid(
+                    "field `latency` is required with fault = \"latency\" (the delay added to each direction, e.g. \"300ms\")".into(),
+                ))
+            }
+            (FaultKind::Latency, Some(d)) if d.is_zero() => {
+                return Err(invalid("field `latency` must be more than 0".into()))
+            }
+            (FaultKind::Latency, Some(d)) => Some(d),
+            (other, Some(_)) => {
+                return Err(invalid(format!(
+                    "field `latency` applies to fault = \"latency\" only, not \"{other}\""
+                )))
+            }
+            (_, None) => None,
         };
         let sync_timeout = timeout.unwrap_or(Duration::from_secs(10));
         if sync_timeout.is_zero() {
             return Err(invalid("field `timeout` must be more than 0".into()));
         }
 
+        let transaction_size = match (raw.mode, raw.transaction_size) {
+            (Mode::Transactional, Some(0)) => {
+                return Err(invalid("field `transaction_size` must be at least 1".into()))
+            }
+            (Mode::Transactional, n) => n.unwrap_or(10),
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "field `transaction_size` applies to mode = \"transactional\" only".into(),
+                ))
+            }
+            (_, None) => 0,
+        };
+
         let mut client = default_client_settings();
         for (k, v) in &client_raw {
             let v = value_to_string(v).map_err(|m| invalid(format!("field `client.{k}` {m}")))?;
             client.insert(k.clone(), v);
+        }
+        if matches!(raw.mode, Mode::Idempotent | Mode::Transactional) {
+            // Both need idempotence; a spec that turns it off contradicts its mode.
+            if client_raw.contains_key("enable.idempotence")
+                && client.get("enable.idempotence").map(String::as_str) != Some("true")
+            {
+                return Err(invalid(format!(
+                    "field `client.enable.idempotence` cannot be false with mode = \"{}\"",
+                    raw.mode
+                )));
+            }
+            client.insert("enable.idempotence".into(), "true".into());
         }
         // Let librdkafka check every property now, before any broker starts.
         let mut cfg = rdkafka::ClientConfig::new();
@@ -409,7 +509,9 @@ impl ExperimentSpec {
             fault: raw.fault,
             fault_after,
             heal,
+            latency,
             sync_timeout,
+            transaction_size,
             client,
             expect,
         })
@@ -615,5 +717,61 @@ downtime = "5s"
         let none = GOOD.replace("\"clean_shutdown\"", "\"none\"");
         let msg = parse(&none).unwrap_err().to_string();
         assert!(msg.contains("need a `fault`"), "{msg}");
+    }
+
+    #[test]
+    fn bounces_restart_at_once() {
+        let bounce = GOOD
+            .replace("\"clean_shutdown\"", "\"hard_bounce\"")
+            .replace("downtime = \"20s\"\n", "");
+        let s = parse(&bounce).unwrap();
+        assert_eq!(s.fault, FaultKind::HardBounce);
+        assert_eq!(s.heal, Heal::After(Duration::ZERO));
+        let zero = GOOD
+            .replace("\"clean_shutdown\"", "\"clean_bounce\"")
+            .replace("downtime = \"20s\"", "downtime = \"0s\"");
+        assert_eq!(parse(&zero).unwrap().heal, Heal::After(Duration::ZERO));
+        // The quick profile's downtime counts too.
+        let msg =
+            ExperimentSpec::parse("t", Path::new("experiments/t.toml"), &zero, Profile::Quick)
+                .unwrap_err()
+                .to_string();
+        assert!(msg.starts_with("experiments/t.toml:"), "{msg}");
+        assert!(msg.contains("`downtime` must be left out"), "{msg}");
+        assert!(msg.contains("clean_shutdown"), "{msg}");
+        let msg = parse(&GOOD.replace("\"clean_shutdown\"", "\"clean_bounce\""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`downtime` must be left out"), "{msg}");
+    }
+
+    #[test]
+    fn latency_is_required_for_the_latency_fault_only() {
+        let lat = GOOD.replace("\"clean_shutdown\"", "\"latency\"");
+        let msg = parse(&lat).unwrap_err().to_string();
+        assert!(msg.starts_with("experiments/t.toml:"), "{msg}");
+        assert!(msg.contains("`latency` is required"), "{msg}");
+        let s = parse(&lat.replace(
+            "downtime = \"20s\"",
+            "downtime = \"20s\"\nlatency = \"300ms\"",
+        ))
+        .unwrap();
+        assert_eq!(s.fault, FaultKind::Latency);
+        assert_eq!(s.latency, Some(Duration::from_millis(300)));
+        let msg = parse(&lat.replace("downtime = \"20s\"", "downtime = \"20s\"\nlatency = \"0s\""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`latency` must be more than 0"), "{msg}");
+        let msg =
+            parse(&GOOD.replace("downtime = \"20s\"", "downtime = \"20s\"\nlatency = \"1s\""))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            msg.contains("`latency` applies to fault = \"latency\" only"),
+            "{msg}"
+        );
+        let cut = parse(&GOOD.replace("\"clean_shutdown\"", "\"network_cut\"")).unwrap();
+        assert_eq!(cut.fault, FaultKind::NetworkCut);
+        assert_eq!(cut.latency, None);
     }
 }

@@ -131,6 +131,10 @@ pub struct VerdictCounts {
     pub reordered: u64,
     /// Records read back in total (including duplicates and unexpected).
     pub consumed: u64,
+    /// Records written in transactions that were aborted (found by a
+    /// `read_uncommitted` reader only); transactional mode alone.
+    #[serde(default)]
+    pub aborted: u64,
 }
 
 impl VerdictCounts {
@@ -177,12 +181,13 @@ impl VerdictCounts {
             "unexpected" => self.unexpected,
             "reordered" => self.reordered,
             "consumed" => self.consumed,
+            "aborted" => self.aborted,
             _ => return None,
         })
     }
 
     /// The names [`VerdictCounts::get`] answers.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "sent",
         "acked",
         "failed",
@@ -200,6 +205,7 @@ impl VerdictCounts {
         "unexpected",
         "reordered",
         "consumed",
+        "aborted",
     ];
 }
 
@@ -296,10 +302,30 @@ pub fn verify(ledger: &[LedgerEntry], consumed: &[ConsumedRecord]) -> Verificati
     }
 }
 
+/// Records of this experiment that a `read_uncommitted` reader finds and a
+/// `read_committed` one does not: written in aborted transactions. Pure.
+pub fn count_aborted(committed: &[ConsumedRecord], uncommitted: &[ConsumedRecord]) -> u64 {
+    let seen: std::collections::HashSet<u64> = committed.iter().filter_map(|r| r.seq).collect();
+    let only_uncommitted: std::collections::HashSet<u64> = uncommitted
+        .iter()
+        .filter_map(|r| r.seq)
+        .filter(|s| !seen.contains(s))
+        .collect();
+    only_uncommitted.len() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ledger::{Ledger, Outcome, Persistence};
+
+    #[test]
+    fn aborted_records_are_those_only_an_uncommitted_reader_sees() {
+        let committed = vec![rec(0, 0, 0), rec(0, 1, 1)];
+        let uncommitted = vec![rec(0, 0, 0), rec(0, 1, 1), rec(0, 2, 2), rec(0, 3, 3), rec(0, 4, 2)];
+        assert_eq!(count_aborted(&committed, &uncommitted), 2);
+        assert_eq!(count_aborted(&committed, &committed), 0);
+    }
 
     fn acked(offset: i64) -> Outcome {
         Outcome::Acked {

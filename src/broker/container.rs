@@ -3,7 +3,9 @@
 //! Works with a Docker engine and with podman's Docker-compatible API (see
 //! [`super::engine`]). The broker port is published on 127.0.0.1 with a host
 //! port chosen before the container is created, so the advertised address is
-//! known up front and stays the same across stop/start.
+//! known up front and stays the same across stop/start. The chaos listener
+//! (container port 9094) is published the same way on a second host port;
+//! the harness's chaos proxy forwards to it, and it advertises the proxy.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,9 +19,16 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::{
-    choose_port, cleanup, engine, property_env_name, server_properties, Backend, BrokerConfig,
-    BrokerError, BrokerInfo, BrokerState, CLUSTER_ID, LABEL_RUN,
+    choose_port, cleanup, engine, free_port_except, property_env_name, server_properties,
+    start_proxy, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER,
+    CLUSTER_ID, LABEL_RUN,
 };
+use crate::proxy::ChaosProxy;
+
+/// The container port of the broker's direct client listener.
+const CLIENT_PORT: u16 = 9092;
+/// The container port of the chaos listener (reached through the proxy).
+const CHAOS_PORT: u16 = 9094;
 
 /// The official image for a Kafka version.
 pub fn official_image(version: &str) -> String {
@@ -115,6 +124,10 @@ pub struct ContainerBroker {
     version: String,
     port: u16,
     bootstrap: String,
+    /// Host port the chaos listener is published on (the proxy's upstream).
+    chaos_port: u16,
+    proxy: ChaosProxy,
+    client_bootstrap: String,
     state: BrokerState,
 }
 
@@ -128,15 +141,23 @@ impl ContainerBroker {
         }
         let image = resolve_image(&docker, cfg).await?;
         let port = choose_port(cfg.port)?;
+        let chaos_port = free_port_except(&[port])?;
+        let proxy = start_proxy(chaos_port, &[port]).await?;
         let props = server_properties(
-            "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
-            &format!("PLAINTEXT://127.0.0.1:{port}"),
+            &format!(
+                "PLAINTEXT://0.0.0.0:{CLIENT_PORT},{CHAOS_LISTENER}://0.0.0.0:{CHAOS_PORT},CONTROLLER://0.0.0.0:9093"
+            ),
+            &format!(
+                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{}",
+                proxy.port()
+            ),
             "1@localhost:9093",
             "/var/lib/kafka/data",
         );
         let (name, tag) = split_image(&image);
         let mut request = GenericImage::new(name, tag)
-            .with_mapped_port(port, 9092.tcp())
+            .with_mapped_port(port, CLIENT_PORT.tcp())
+            .with_mapped_port(chaos_port, CHAOS_PORT.tcp())
             .with_container_name(format!("kafka-chaos-{}-{port}", cfg.run_label))
             .with_label(LABEL_RUN, cfg.run_label.clone())
             .with_env_var("CLUSTER_ID", CLUSTER_ID)
@@ -151,13 +172,15 @@ impl ContainerBroker {
         // Publish on loopback only, with the port fixed up front.
         let request = request.with_host_config_modifier(move |hc| {
             let mut bindings = HashMap::new();
-            bindings.insert(
-                "9092/tcp".to_string(),
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".to_string()),
-                    host_port: Some(port.to_string()),
-                }]),
-            );
+            for (container_port, host_port) in [(CLIENT_PORT, port), (CHAOS_PORT, chaos_port)] {
+                bindings.insert(
+                    format!("{container_port}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".to_string()),
+                        host_port: Some(host_port.to_string()),
+                    }]),
+                );
+            }
             hc.port_bindings = Some(bindings);
         });
         let container = request.start().await.map_err(|e| BrokerError::Container {
@@ -165,7 +188,7 @@ impl ContainerBroker {
             reason: e.to_string(),
         })?;
         let id = container.id().to_string();
-        tracing::debug!(%id, %image, port, "broker container started");
+        tracing::debug!(%id, %image, port, chaos_port, proxy = %proxy.local_addr(), "broker container started");
         Ok(ContainerBroker {
             container: Some(container),
             docker,
@@ -174,6 +197,9 @@ impl ContainerBroker {
             version: cfg.kafka_version.clone(),
             port,
             bootstrap: format!("127.0.0.1:{port}"),
+            chaos_port,
+            client_bootstrap: proxy.local_addr().to_string(),
+            proxy,
             state: BrokerState::Running,
         })
     }
@@ -182,12 +208,21 @@ impl ContainerBroker {
         &self.bootstrap
     }
 
+    pub fn client_bootstrap(&self) -> &str {
+        &self.client_bootstrap
+    }
+
+    pub fn proxy(&self) -> &ChaosProxy {
+        &self.proxy
+    }
+
     pub fn info(&self) -> BrokerInfo {
         BrokerInfo {
             backend: Backend::Container,
             kafka_version: self.version.clone(),
             source: self.image.clone(),
             bootstrap: self.bootstrap.clone(),
+            client_bootstrap: self.client_bootstrap.clone(),
             id: self.id.chars().take(12).collect(),
         }
     }
@@ -281,6 +316,7 @@ impl ContainerBroker {
     pub async fn start_again(&mut self) -> Result<(), BrokerError> {
         self.require("restart", &[BrokerState::Stopped])?;
         choose_port(Some(self.port))?;
+        choose_port(Some(self.chaos_port))?;
         self.container("restart")?
             .start()
             .await

@@ -9,6 +9,15 @@
 //!
 //! Both publish the broker on `127.0.0.1:<port>` with a port that stays the
 //! same across restarts, and advertise exactly that address.
+//!
+//! Both also give the broker a second client listener, `CHAOS`, for the
+//! producer under test. It advertises the address of a [`ChaosProxy`] that
+//! lives in the harness (across broker restarts) and forwards to that
+//! listener, so network faults ([`Broker::set_network`]) reach the producer
+//! only: the harness's own clients (probes, topic creation, read-back) use
+//! the direct `PLAINTEXT` listener ([`Broker::bootstrap`]) and see the
+//! broker, not the fault. The producer bootstraps from
+//! [`Broker::client_bootstrap`].
 
 pub mod cleanup;
 pub mod container;
@@ -18,17 +27,22 @@ pub mod process;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::proxy::{ChaosProxy, NetworkMode, ProxyError};
 
 /// The Kafka version used unless another is asked for.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
 
 /// Fixed KRaft cluster id (any valid base64 UUID works for one node).
 pub const CLUSTER_ID: &str = "4L6g3nShT-eMCtK--X86sw";
+
+/// Name of the client listener the producer reaches through the proxy.
+pub const CHAOS_LISTENER: &str = "CHAOS";
 
 /// Label every container carries, with the run it belongs to.
 pub const LABEL_RUN: &str = "kafka-chaos.run";
@@ -84,6 +98,8 @@ pub enum BrokerError {
         op: &'static str,
         state: BrokerState,
     },
+    #[error("chaos proxy: {0}")]
+    Proxy(#[from] ProxyError),
 }
 
 impl BrokerError {
@@ -159,6 +175,9 @@ pub struct BrokerInfo {
     /// Image name (container) or Kafka home (process).
     pub source: String,
     pub bootstrap: String,
+    /// What the producer under test bootstraps from: the chaos proxy.
+    #[serde(default)]
+    pub client_bootstrap: String,
     /// Container id or process id.
     pub id: String,
 }
@@ -185,6 +204,39 @@ pub fn choose_port(asked: Option<u16>) -> Result<u16, BrokerError> {
     }
 }
 
+/// A free port on 127.0.0.1 that is none of `taken`.
+pub(crate) fn free_port_except(taken: &[u16]) -> Result<u16, BrokerError> {
+    for _ in 0..20 {
+        let port = choose_port(None)?;
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(BrokerError::io(
+        "cannot find a free port",
+        std::io::Error::other("the system keeps handing out taken ports"),
+    ))
+}
+
+/// Starts the chaos proxy on a free loopback port that is none of `taken`,
+/// forwarding to the broker's chaos listener at `127.0.0.1:<upstream_port>`.
+pub(crate) async fn start_proxy(
+    upstream_port: u16,
+    taken: &[u16],
+) -> Result<ChaosProxy, BrokerError> {
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, upstream_port));
+    for _ in 0..20 {
+        let proxy = ChaosProxy::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), upstream).await?;
+        if proxy.port() != upstream_port && !taken.contains(&proxy.port()) {
+            return Ok(proxy);
+        }
+    }
+    Err(BrokerError::io(
+        "cannot find a free port for the chaos proxy",
+        std::io::Error::other("the system keeps handing out taken ports"),
+    ))
+}
+
 /// The broker properties both backends run with (single-node KRaft,
 /// broker and controller in one process).
 pub fn server_properties(
@@ -205,7 +257,7 @@ pub fn server_properties(
     set("inter.broker.listener.name", "PLAINTEXT");
     set(
         "listener.security.protocol.map",
-        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CHAOS:PLAINTEXT",
     );
     set("controller.quorum.voters", quorum_voters);
     set("log.dirs", log_dirs);
@@ -238,7 +290,7 @@ pub fn property_env_name(property: &str) -> String {
 /// A broker run by the harness.
 pub enum Broker {
     Container(Box<container::ContainerBroker>),
-    Process(process::ProcessBroker),
+    Process(Box<process::ProcessBroker>),
 }
 
 impl fmt::Debug for Broker {
@@ -265,7 +317,9 @@ impl Broker {
             Backend::Container => {
                 Broker::Container(Box::new(container::ContainerBroker::start(cfg).await?))
             }
-            Backend::Process => Broker::Process(process::ProcessBroker::start(cfg).await?),
+            Backend::Process => {
+                Broker::Process(Box::new(process::ProcessBroker::start(cfg).await?))
+            }
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -283,9 +337,28 @@ impl Broker {
         Ok(broker)
     }
 
-    /// `127.0.0.1:<port>`, the same for the broker's whole life.
+    /// `127.0.0.1:<port>`, the same for the broker's whole life: the direct
+    /// listener, never faulted by [`Broker::set_network`].
     pub fn bootstrap(&self) -> &str {
         dispatch!(self, b => b.bootstrap())
+    }
+
+    /// `127.0.0.1:<proxy port>`, the same for the broker's whole life: the
+    /// bootstrap address for the producer under test, through the chaos
+    /// proxy (and the broker's `CHAOS` listener, which advertises it).
+    pub fn client_bootstrap(&self) -> &str {
+        dispatch!(self, b => b.client_bootstrap())
+    }
+
+    /// Switches the network between the producer and the broker (the chaos
+    /// proxy): takes effect at once, survives broker restarts.
+    pub fn set_network(&self, mode: NetworkMode) {
+        dispatch!(self, b => b.proxy().set_mode(mode))
+    }
+
+    /// The network mode in force.
+    pub fn network(&self) -> NetworkMode {
+        dispatch!(self, b => b.proxy().mode())
     }
 
     pub fn info(&self) -> BrokerInfo {

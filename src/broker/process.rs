@@ -15,9 +15,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{
-    choose_port, cleanup, server_properties, Backend, BrokerConfig, BrokerError, BrokerInfo,
-    BrokerState, CLUSTER_ID,
+    choose_port, cleanup, free_port_except, server_properties, start_proxy, Backend, BrokerConfig,
+    BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER, CLUSTER_ID,
 };
+use crate::proxy::ChaosProxy;
 use crate::supervise;
 
 /// The folder `make setup` lays the Maven jars out in, for a version.
@@ -86,6 +87,10 @@ pub struct ProcessBroker {
     work: tempfile::TempDir,
     port: u16,
     bootstrap: String,
+    /// Port of the chaos listener (the proxy's upstream).
+    chaos_port: u16,
+    proxy: ChaosProxy,
+    client_bootstrap: String,
     heap_opts: String,
     child: Option<Child>,
     state: BrokerState,
@@ -101,15 +106,22 @@ impl ProcessBroker {
         let version = inspect_kafka_home(&home)?;
         let java = java()?;
         let port = choose_port(cfg.port)?;
-        let controller_port = choose_port(None)?;
+        let controller_port = free_port_except(&[port])?;
+        let chaos_port = free_port_except(&[port, controller_port])?;
+        let proxy = start_proxy(chaos_port, &[port, controller_port]).await?;
         let work = tempfile::Builder::new()
             .prefix(&format!("kafka-chaos-{}-", cfg.run_label))
             .tempdir()
             .map_err(|e| BrokerError::io("cannot create the broker's work folder", e))?;
         let data = work.path().join("data");
         let props = server_properties(
-            &format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
-            &format!("PLAINTEXT://127.0.0.1:{port}"),
+            &format!(
+                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{chaos_port},CONTROLLER://127.0.0.1:{controller_port}"
+            ),
+            &format!(
+                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{}",
+                proxy.port()
+            ),
             &format!("1@127.0.0.1:{controller_port}"),
             &data.to_string_lossy(),
         );
@@ -152,6 +164,9 @@ impl ProcessBroker {
             work,
             port,
             bootstrap: format!("127.0.0.1:{port}"),
+            chaos_port,
+            client_bootstrap: proxy.local_addr().to_string(),
+            proxy,
             heap_opts: cfg.heap_opts.clone(),
             child: None,
             state: BrokerState::Stopped,
@@ -197,12 +212,21 @@ impl ProcessBroker {
         &self.bootstrap
     }
 
+    pub fn client_bootstrap(&self) -> &str {
+        &self.client_bootstrap
+    }
+
+    pub fn proxy(&self) -> &ChaosProxy {
+        &self.proxy
+    }
+
     pub fn info(&self) -> BrokerInfo {
         BrokerInfo {
             backend: Backend::Process,
             kafka_version: self.version.clone(),
             source: self.home.display().to_string(),
             bootstrap: self.bootstrap.clone(),
+            client_bootstrap: self.client_bootstrap.clone(),
             id: self
                 .child
                 .as_ref()
@@ -292,6 +316,7 @@ impl ProcessBroker {
         }
         // The port must still be free: something else may have taken it.
         choose_port(Some(self.port))?;
+        choose_port(Some(self.chaos_port))?;
         let java = java()?;
         self.spawn(&java)
     }
