@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{self, Backend, Broker, BrokerConfig, BrokerError};
+use crate::broker::{self, Backend, Broker, BrokerConfig};
 use crate::console::Console;
 use crate::runner::{self, RunError, RunOptions};
 use crate::spec::{self, Mode, Profile};
@@ -344,10 +344,6 @@ fn interrupt_token() -> CancellationToken {
     token
 }
 
-fn broker_error_code(_e: &BrokerError) -> i32 {
-    exit::CANNOT_RUN
-}
-
 async fn broker_command(args: &BrokerArgs) -> i32 {
     let cancel = interrupt_token();
     let label = format!("broker-{}", runner::new_run_id());
@@ -359,10 +355,7 @@ async fn broker_command(args: &BrokerArgs) -> i32 {
     };
     let broker = match broker {
         Ok(b) => b,
-        Err(e) => {
-            let code = broker_error_code(&e);
-            return fail(&anyhow::Error::new(e), code);
-        }
+        Err(e) => return fail(&anyhow::Error::new(e), exit::CANNOT_RUN),
     };
     let info = broker.info();
     crate::cli::out_line!("bootstrap: {}", info.bootstrap);
