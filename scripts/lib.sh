@@ -7,6 +7,9 @@ export KAFKA_CHAOS_CACHE="${KAFKA_CHAOS_CACHE:-$HOME/.cache/kafka-chaos}"
 # Kafka-distribution-like folder: libs/*.jar and config/
 export KAFKA_DIR="$KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION"
 export KAFKA_IMAGE="localhost/kafka-chaos/kafka:$KAFKA_VERSION"
+# The tutorial's Python client, for producers/kafka-python (the harness's {venv})
+export KAFKA_PYTHON_VERSION="${KAFKA_PYTHON_VERSION:-3.0.12}"
+export VENV_DIR="$KAFKA_CHAOS_CACHE/venv"
 # podman reads its configuration from here; nothing global is changed (DESIGN.md §5)
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$SCRIPTS_DIR/containers.conf}"
 export DEBIAN_FRONTEND=noninteractive

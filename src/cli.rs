@@ -249,11 +249,17 @@ async fn dispatch(cli: Cli) -> i32 {
 fn list(cli: &Cli, args: &ListArgs) -> anyhow::Result<()> {
     let specs = spec::load_dir(&cli.experiments, args.profile)?;
     let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let modes = specs
+        .iter()
+        .map(|s| s.mode_label().len())
+        .max()
+        .unwrap_or(0)
+        .max(15);
     for s in specs {
         crate::cli::out_line!(
-            "{:<width$}  {:<15}  {:>7} records, pause {}, fault {}",
+            "{:<width$}  {:<modes$}  {:>7} records, pause {}, fault {}",
             s.name,
-            s.mode.as_str(),
+            s.mode_label(),
             s.records,
             humantime::format_duration(s.pause),
             if s.fault == spec::FaultKind::None {
@@ -359,6 +365,10 @@ async fn broker_command(args: &BrokerArgs) -> i32 {
     };
     let info = broker.info();
     crate::cli::out_line!("bootstrap: {}", info.bootstrap);
+    crate::cli::out_line!(
+        "client bootstrap (through the harness's fault proxy): {}",
+        info.client_bootstrap
+    );
     crate::cli::out_line!(
         "ready in {:.1} s: Kafka {} ({} backend, {}, id {})",
         started.elapsed().as_secs_f64(),

@@ -61,7 +61,7 @@ impl Reporter for Console {
                     index + 1,
                     total,
                     spec.name,
-                    spec.mode,
+                    spec.mode_label(),
                     spec.records,
                     spec.fault,
                     spec.fault_after,

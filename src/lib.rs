@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compare;
 pub mod console;
 pub mod expect;
+pub mod external;
 pub mod fault;
 pub mod ledger;
 pub mod mode;

@@ -31,6 +31,8 @@ pub enum ModeError {
     Create(String),
     #[error("producer task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    External(#[from] crate::external::ExternalError),
 }
 
 /// What the produce phase hands back.
@@ -47,6 +49,9 @@ pub struct Produced {
     /// Delivery reports that arrived after the application stopped waiting
     /// for them (sync mode's late results). Not part of the ledger.
     pub late_reports: u64,
+    /// What the result should say about the producer itself (an external
+    /// producer's exit status, protocol problems).
+    pub notes: Vec<String>,
 }
 
 /// Called after each record is handed to the client, with the count sent.
@@ -158,6 +163,9 @@ pub async fn produce(
     job: ProduceJob<'_>,
     observer: &mut dyn SendObserver,
 ) -> Result<Produced, ModeError> {
+    if job.spec.mode == Mode::External {
+        return Ok(crate::external::produce(&job, observer).await?);
+    }
     let (tx, rx) = unbounded_channel();
     let producer = Arc::new(create_producer(&job, tx.clone())?);
     let mut run = Run {
@@ -175,6 +183,8 @@ pub async fn produce(
         Mode::Sync => run.sync(observer).await,
         Mode::Async | Mode::Idempotent => run.asynchronous(observer).await,
         Mode::Transactional => run.transactional(observer).await,
+        // Dispatched to crate::external above.
+        Mode::External => {}
     }
     let Run {
         ledger,
@@ -192,14 +202,15 @@ pub async fn produce(
         drop(p2);
         drop(producer)
     })
-        .await
-        .map_err(|e| ModeError::Task(e.to_string()))?;
+    .await
+    .map_err(|e| ModeError::Task(e.to_string()))?;
     Ok(Produced {
         ledger,
         first_send: first_send.unwrap_or(0.0),
         last_send,
         ended: job.origin.elapsed().as_secs_f64(),
         late_reports: late,
+        notes: Vec::new(),
     })
 }
 
@@ -473,9 +484,10 @@ impl Run<'_, '_> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let p = self.producer.clone();
-            let r = tokio::task::spawn_blocking(move || p.commit_transaction(Timeout::After(timeout)))
-                .await
-                .map_err(|e| e.to_string())?;
+            let r =
+                tokio::task::spawn_blocking(move || p.commit_transaction(Timeout::After(timeout)))
+                    .await
+                    .map_err(|e| e.to_string())?;
             match r {
                 Ok(()) => return Ok(()),
                 Err(KafkaError::Transaction(e))

@@ -93,6 +93,10 @@ pub struct ExperimentResult {
     /// The spec's expectations, checked against the counts.
     #[serde(default)]
     pub checks: Vec<crate::expect::CheckResult>,
+    /// What is known about the producer itself: for an external producer,
+    /// its client, exit status and protocol problems.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Facts about the whole run, written beside the results.

@@ -289,13 +289,9 @@ pub async fn run(
     }
     Ok(RunOutcome {
         folder: folder.path().to_path_buf(),
+        failed: meta.failed_experiments.clone(),
         meta,
         results,
-        failed: Vec::new(),
-    })
-    .map(|mut o| {
-        o.failed = o.meta.failed_experiments.clone();
-        o
     })
 }
 
@@ -484,7 +480,7 @@ pub async fn run_experiment(
         .collect();
     Ok(ExperimentResult {
         name: spec.name.clone(),
-        mode: spec.mode.to_string(),
+        mode: spec.mode_label(),
         description: spec.description.clone(),
         topic: topic.to_string(),
         fault: spec.fault.to_string(),
@@ -497,5 +493,6 @@ pub async fn run_experiment(
         faults: window.into_iter().collect(),
         phases,
         checks,
+        notes: produced.notes,
     })
 }

@@ -49,6 +49,9 @@ pub enum Mode {
     /// Records in transactions of `transaction_size`; a record counts as
     /// acked when its transaction commits, failed when it aborts.
     Transactional,
+    /// A program of the spec's own (`[external]`), in any language, that
+    /// speaks the line protocol of `docs/external-producers.md`.
+    External,
 }
 
 impl Mode {
@@ -59,6 +62,7 @@ impl Mode {
             Mode::Async => "async",
             Mode::Idempotent => "idempotent",
             Mode::Transactional => "transactional",
+            Mode::External => "external",
         }
     }
 }
@@ -78,8 +82,9 @@ impl FromStr for Mode {
             "async" => Ok(Mode::Async),
             "idempotent" => Ok(Mode::Idempotent),
             "transactional" => Ok(Mode::Transactional),
+            "external" => Ok(Mode::External),
             other => Err(format!(
-                "unknown mode `{other}` (expected fire-and-forget, sync, async, idempotent or transactional)"
+                "unknown mode `{other}` (expected fire-and-forget, sync, async, idempotent, transactional or external)"
             )),
         }
     }
@@ -214,6 +219,9 @@ struct RawSpec {
     timeout: Option<Duration>,
     /// Transactional mode: records per transaction.
     transaction_size: Option<u64>,
+    /// mode = "external": the program to run.
+    #[serde(default)]
+    external: Option<crate::external::RawExternal>,
     #[serde(default)]
     client: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -275,9 +283,12 @@ pub struct ExperimentSpec {
     /// Transactional mode: records per transaction.
     pub transaction_size: u64,
     /// librdkafka properties: the harness defaults with the spec's on top.
+    /// For mode = "external", the external client's own settings.
     pub client: BTreeMap<String, String>,
     /// Expectations (checked by `--check`).
     pub expect: Vec<crate::expect::Expectation>,
+    /// mode = "external": the program and how to run it.
+    pub external: Option<crate::external::ExternalSpec>,
 }
 
 /// The client settings the harness uses unless a spec says otherwise. They
@@ -446,7 +457,9 @@ impl ExperimentSpec {
 
         let transaction_size = match (raw.mode, raw.transaction_size) {
             (Mode::Transactional, Some(0)) => {
-                return Err(invalid("field `transaction_size` must be at least 1".into()))
+                return Err(invalid(
+                    "field `transaction_size` must be at least 1".into(),
+                ))
             }
             (Mode::Transactional, n) => n.unwrap_or(10),
             (_, Some(_)) => {
@@ -456,6 +469,20 @@ impl ExperimentSpec {
             }
             (_, None) => 0,
         };
+
+        // mode = "external": `[client]` holds the external client's own
+        // settings, passed verbatim; librdkafka's do not apply.
+        let external = crate::external::ExternalSpec::from_spec(
+            raw.mode == Mode::External,
+            raw.external.as_ref(),
+            &client_raw,
+            raw.payload_bytes,
+            file,
+        )
+        .map_err(invalid)?;
+        if external.is_some() {
+            client_raw.clear();
+        }
 
         let mut client = default_client_settings();
         for (k, v) in &client_raw {
@@ -482,6 +509,9 @@ impl ExperimentSpec {
         cfg.set("bootstrap.servers", "127.0.0.1:9");
         if let Err(e) = cfg.create::<rdkafka::producer::BaseProducer>() {
             return Err(invalid(format!("invalid client setting in [client]: {e}")));
+        }
+        if let Some(x) = &external {
+            client = x.settings_as_strings();
         }
 
         let mut expect = Vec::new();
@@ -514,7 +544,17 @@ impl ExperimentSpec {
             transaction_size,
             client,
             expect,
+            external,
         })
+    }
+
+    /// The mode as reports show it: `sync`, or for an external producer its
+    /// client and mode, `kafka-python/sync`.
+    pub fn mode_label(&self) -> String {
+        match &self.external {
+            Some(x) => x.label(),
+            None => self.mode.to_string(),
+        }
     }
 
     /// `message.timeout.ms` as a duration.

@@ -322,7 +322,13 @@ mod tests {
     #[test]
     fn aborted_records_are_those_only_an_uncommitted_reader_sees() {
         let committed = vec![rec(0, 0, 0), rec(0, 1, 1)];
-        let uncommitted = vec![rec(0, 0, 0), rec(0, 1, 1), rec(0, 2, 2), rec(0, 3, 3), rec(0, 4, 2)];
+        let uncommitted = vec![
+            rec(0, 0, 0),
+            rec(0, 1, 1),
+            rec(0, 2, 2),
+            rec(0, 3, 3),
+            rec(0, 4, 2),
+        ];
         assert_eq!(count_aborted(&committed, &uncommitted), 2);
         assert_eq!(count_aborted(&committed, &committed), 0);
     }

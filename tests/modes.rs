@@ -10,7 +10,9 @@ use kafka_chaos::spec::{ExperimentSpec, Profile};
 
 async fn run_shipped(name: &str) -> ExperimentResult {
     let spec = ExperimentSpec::load(
-        &common::root().join("experiments").join(format!("{name}.toml")),
+        &common::root()
+            .join("experiments")
+            .join(format!("{name}.toml")),
         Profile::Quick,
     )
     .expect("shipped spec loads");
@@ -35,18 +37,30 @@ async fn idempotent_producer_survives_a_hard_kill_without_duplicates() {
     assert_eq!(c.duplicates, 0, "{c:?}");
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.silent_loss, 0, "{c:?}");
-    assert!(!r.faults.is_empty() && r.faults[0].end.is_some(), "the kill happened and healed");
+    assert!(
+        !r.faults.is_empty() && r.faults[0].end.is_some(),
+        "the kill happened and healed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_that_fail_are_aborted_and_invisible() {
     let r = run_shipped("transactional-abort").await;
     let c = &r.verification.counts;
-    assert!(c.failed > 0, "commits failed while the broker was down: {c:?}");
-    assert!(c.aborted > 0, "records of the open transaction were aborted: {c:?}");
+    assert!(
+        c.failed > 0,
+        "commits failed while the broker was down: {c:?}"
+    );
+    assert!(
+        c.aborted > 0,
+        "records of the open transaction were aborted: {c:?}"
+    );
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.silent_loss, 0, "{c:?}");
-    assert_eq!(c.recovered, 0, "a failed transaction is never visible: {c:?}");
+    assert_eq!(
+        c.recovered, 0,
+        "a failed transaction is never visible: {c:?}"
+    );
     // Whole transactions: the committed records are a prefix of complete batches.
     assert_eq!(c.ok % 10, 0, "{c:?}");
 }
@@ -60,5 +74,8 @@ async fn acks_zero_reports_records_delivered_that_the_broker_never_kept() {
     // What we measured (README): with acks=0 the records sent while the
     // broker was down were reported delivered and are missing. If this ever
     // stops holding, the finding in the README must change with it.
-    assert!(c.lost > 0, "acks=0 acknowledged records that vanished: {c:?}");
+    assert!(
+        c.lost > 0,
+        "acks=0 acknowledged records that vanished: {c:?}"
+    );
 }

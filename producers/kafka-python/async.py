@@ -43,7 +43,7 @@ def on_send_success(record_metadata, message):
     print(file=sys.stderr)
 
 def on_send_error(excp, message):
-    event('error', message['number'], error='{}: {}'.format(type(excp).__name__, excp))
+    event('error', message['number'], error=str(excp))
     print(file=sys.stderr)
     print('Failed to write the message "{}", error: {}'.format(message, excp), file=sys.stderr)
 

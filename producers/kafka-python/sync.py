@@ -47,7 +47,7 @@ for e in range (records):
         print(record_metadata.offset, file=sys.stderr)
         sleep(pause)
     except Exception as ex:
-        event('error', e, error='{}: {}'.format(type(ex).__name__, ex))
+        event('error', e, error=str(ex))
         print(ex, file=sys.stderr)
 
 producer.flush()

@@ -35,6 +35,9 @@ pub struct ExperimentSummary<'a> {
     pub latency: &'a LatencyStats,
     /// The spec's expectations and whether each held.
     pub checks: &'a [crate::expect::CheckResult],
+    /// About the producer itself (an external producer's exit status).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub notes: &'a [String],
 }
 
 impl<'a> ExperimentSummary<'a> {
@@ -53,6 +56,7 @@ impl<'a> ExperimentSummary<'a> {
             throughput: r.throughput,
             latency: &r.latency,
             checks: &r.checks,
+            notes: &r.notes,
         }
     }
 }

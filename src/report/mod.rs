@@ -303,6 +303,7 @@ pub(crate) mod tests {
         let verification = verify(&ledger.entries, &consumed);
         ExperimentResult {
             checks: Vec::new(),
+            notes: Vec::new(),
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -414,6 +415,7 @@ pub(crate) mod tests {
         let produce = ledger.entries.last().map_or(0.0, |e| e.sent_at);
         ExperimentResult {
             checks: Vec::new(),
+            notes: Vec::new(),
             name: name.into(),
             mode: mode.into(),
             description: String::new(),
