@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
@@ -621,27 +621,10 @@ pub fn file_stem(outcome: &CompareOutcome) -> String {
 pub fn write_reports(outcome: &mut CompareOutcome) -> Result<(), CompareError> {
     let stem = file_stem(outcome);
     let dir = outcome.new.folder.clone();
-    let csv = write_atomic(&dir, &format!("{stem}.csv"), &csv_bytes(outcome)?)?;
-    let png = write_atomic(&dir, &format!("{stem}.png"), &chart_png(outcome)?)?;
+    let csv = crate::report::write_atomic(&dir, &format!("{stem}.csv"), &csv_bytes(outcome)?)?;
+    let png = crate::report::write_atomic(&dir, &format!("{stem}.png"), &chart_png(outcome)?)?;
     outcome.written = vec![csv, png];
     Ok(())
-}
-
-/// Like `RunFolder::write_file`, for a folder that already exists: a
-/// temporary file in the same folder, synced, then renamed over the target.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
-    let target = dir.join(name);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(ReportError::io(dir))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(ReportError::io(tmp.path()))?;
-    tmp.persist(&target)
-        .map_err(|e| ReportError::io(&target)(e.error))?;
-    Ok(target)
 }
 
 // ---------------------------------------------------------------------------

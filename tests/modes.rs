@@ -5,28 +5,9 @@ mod common;
 
 use kafka_chaos::broker::Backend;
 use kafka_chaos::result::ExperimentResult;
-use kafka_chaos::runner::{run_experiment, topic_name, Silent};
-use kafka_chaos::spec::{ExperimentSpec, Profile};
 
 async fn run_shipped(name: &str) -> ExperimentResult {
-    let spec = ExperimentSpec::load(
-        &common::root()
-            .join("experiments")
-            .join(format!("{name}.toml")),
-        Profile::Quick,
-    )
-    .expect("shipped spec loads");
-    let cfg = common::config(Backend::Process, name);
-    let mut broker = common::start(Backend::Process, name).await;
-    let topic = topic_name(&format!("test-{}", std::process::id()), name);
-    let result = run_experiment(&mut broker, &spec, &topic, &cfg, 0.0, &mut Silent)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    broker.remove().await;
-    let c = &result.verification.counts;
-    assert_eq!(c.sent, spec.records);
-    assert_eq!(c.sent, c.acked + c.failed + c.unreported);
-    result
+    common::run_shipped(name, Backend::Process).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

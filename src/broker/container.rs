@@ -239,14 +239,7 @@ impl ContainerBroker {
     }
 
     fn require(&self, op: &'static str, states: &[BrokerState]) -> Result<(), BrokerError> {
-        if states.contains(&self.state) {
-            Ok(())
-        } else {
-            Err(BrokerError::InvalidState {
-                op,
-                state: self.state,
-            })
-        }
+        self.state.require(op, states)
     }
 
     fn engine_err(op: &'static str) -> impl Fn(testcontainers::TestcontainersError) -> BrokerError {

@@ -121,6 +121,17 @@ pub enum BrokerState {
     Removed,
 }
 
+impl BrokerState {
+    /// `Ok` if the broker is in one of `states`, else an error naming `op`.
+    pub fn require(self, op: &'static str, states: &[BrokerState]) -> Result<(), BrokerError> {
+        if states.contains(&self) {
+            Ok(())
+        } else {
+            Err(BrokerError::InvalidState { op, state: self })
+        }
+    }
+}
+
 impl fmt::Display for BrokerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -265,14 +265,7 @@ impl ProcessBroker {
     }
 
     fn require(&self, op: &'static str, states: &[BrokerState]) -> Result<(), BrokerError> {
-        if states.contains(&self.state) {
-            Ok(())
-        } else {
-            Err(BrokerError::InvalidState {
-                op,
-                state: self.state,
-            })
-        }
+        self.state.require(op, states)
     }
 
     pub async fn stop(&mut self) -> Result<(), BrokerError> {

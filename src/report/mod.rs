@@ -184,18 +184,7 @@ impl RunFolder {
     /// Writes `bytes` to `name` in the run folder atomically: a temporary
     /// file in the same folder, synced, then renamed over the target.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
-        let target = self.path.join(name);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.path)
-            .map_err(ReportError::io(&self.path))?;
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(ReportError::io(tmp.path()))?;
-        tmp.persist(&target)
-            .map_err(|e| ReportError::io(&target)(e.error))?;
-        Ok(target)
+        write_atomic(&self.path, name, bytes)
     }
 
     fn caption(&self) -> Caption {
@@ -211,6 +200,23 @@ impl RunFolder {
             Err(poisoned) => *poisoned.into_inner() = caption,
         }
     }
+}
+
+/// Writes `dir/name` atomically: a temp file in the same folder, synced,
+/// then renamed over the target. Returns the target's path.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+    let target = dir.join(name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(ReportError::io(dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(ReportError::io(tmp.path()))?;
+    tmp.persist(&target)
+        .map_err(|e| ReportError::io(&target)(e.error))?;
+    Ok(target)
 }
 
 /// A name made safe as a file name: ASCII letters, digits, `-`, `_` and `.`

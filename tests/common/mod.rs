@@ -122,3 +122,49 @@ pub fn alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A shipped spec (quick profile), run on a fresh broker of `backend`. The
+/// broker is handed back alive, with the topic, so a test can look at it
+/// from outside before removing it. The invariants of every run are checked.
+pub async fn run_shipped_keep(
+    name: &str,
+    backend: Backend,
+) -> (
+    kafka_chaos::spec::ExperimentSpec,
+    kafka_chaos::result::ExperimentResult,
+    Broker,
+    String,
+) {
+    use kafka_chaos::runner::{run_experiment, topic_name, Silent};
+    use kafka_chaos::spec::{ExperimentSpec, Profile};
+    let spec = ExperimentSpec::load(
+        &root().join("experiments").join(format!("{name}.toml")),
+        Profile::Quick,
+    )
+    .expect("shipped spec loads");
+    let cfg = config(backend, name);
+    let mut broker = start(backend, name).await;
+    let topic = topic_name(&format!("test-{}", std::process::id()), name);
+    let result = run_experiment(&mut broker, &spec, &topic, &cfg, 0.0, &mut Silent)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let c = &result.verification.counts;
+    assert_eq!(c.sent, spec.records, "{name}: every record sent");
+    assert_eq!(c.sent, c.acked + c.failed + c.unreported, "{name}: {c:?}");
+    assert_eq!(result.verification.records.len() as u64, c.sent, "{name}");
+    assert_eq!(c.unexpected, 0, "{name}: {c:?}");
+    (spec, result, broker, topic)
+}
+
+/// [`run_shipped_keep`], with the broker removed afterwards.
+pub async fn run_shipped(
+    name: &str,
+    backend: Backend,
+) -> (
+    kafka_chaos::spec::ExperimentSpec,
+    kafka_chaos::result::ExperimentResult,
+) {
+    let (spec, result, broker, _) = run_shipped_keep(name, backend).await;
+    broker.remove().await;
+    (spec, result)
+}
