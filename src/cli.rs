@@ -202,7 +202,7 @@ pub fn main() -> i32 {
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
-        (true, _) => "error",
+        (true, _) => "error,librdkafka=off,rdkafka=off",
         // librdkafka logs every refused connection as an error: during a
         // chaos experiment that is the point, not news. -v shows them.
         (_, 0) => "warn,kafka_chaos=info,librdkafka=off,rdkafka=off",

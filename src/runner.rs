@@ -428,6 +428,9 @@ pub async fn run_experiment(
             }
         };
         let produced = mode::produce(job, &mut observer).await;
+        // The producer is done, whether or not it reached `fault_after`
+        // (it may have failed to start): release the fault side.
+        drop(trigger.take());
         let _ = ended_tx.send(());
         produced
     };

@@ -507,6 +507,11 @@ impl ExperimentSpec {
             cfg.set(k, v);
         }
         cfg.set("bootstrap.servers", "127.0.0.1:9");
+        if raw.mode == Mode::Transactional {
+            // Transactional producers have checks of their own (e.g.
+            // message.timeout.ms <= transaction.timeout.ms).
+            cfg.set("transactional.id", "kafka-chaos-spec-check");
+        }
         if let Err(e) = cfg.create::<rdkafka::producer::BaseProducer>() {
             return Err(invalid(format!("invalid client setting in [client]: {e}")));
         }
@@ -746,6 +751,20 @@ downtime = "5s"
             .to_string();
         assert!(msg.contains("experiments/t.toml"), "{msg}");
         assert!(msg.contains("`expect.lots`"), "{msg}");
+    }
+
+    #[test]
+    fn transactional_settings_are_checked_at_load() {
+        let text = r#"
+description = "t"
+mode = "transactional"
+records = 10
+[client]
+"transaction.timeout.ms" = 15000
+"#;
+        let msg = parse(text).unwrap_err().to_string();
+        assert!(msg.contains("transaction.timeout.ms"), "{msg}");
+        assert!(parse(&text.replace("15000", "30000")).is_ok());
     }
 
     #[test]

@@ -60,3 +60,15 @@ async fn acks_zero_reports_records_delivered_that_the_broker_never_kept() {
         "acks=0 acknowledged records that vanished: {c:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_in_a_container_broker_across_a_hard_kill() {
+    // In a container the broker verifies transactions with itself over its
+    // inter-broker listener, which must not be the published host port.
+    let (_, r) = common::run_shipped("compare-transactional", Backend::Container).await;
+    let c = &r.verification.counts;
+    assert!(c.ok > 0, "transactions committed: {c:?}");
+    assert_eq!(c.duplicates, 0, "{c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.silent_loss, 0, "{c:?}");
+}

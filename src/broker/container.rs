@@ -145,12 +145,15 @@ impl ContainerBroker {
         let proxy = start_proxy(chaos_port, &[port]).await?;
         let props = server_properties(
             &format!(
-                "PLAINTEXT://0.0.0.0:{CLIENT_PORT},{CHAOS_LISTENER}://0.0.0.0:{CHAOS_PORT},CONTROLLER://0.0.0.0:9093"
+                "PLAINTEXT://0.0.0.0:{CLIENT_PORT},{CHAOS_LISTENER}://0.0.0.0:{CHAOS_PORT},CONTROLLER://0.0.0.0:9093,INTERNAL://0.0.0.0:9095"
             ),
             &format!(
-                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{}",
+                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{},INTERNAL://localhost:9095",
                 proxy.port()
             ),
+            // The published host port is not reachable from inside the
+            // container: the broker talks to itself on its own listener.
+            "INTERNAL",
             "1@localhost:9093",
             "/var/lib/kafka/data",
         );

@@ -250,9 +250,14 @@ pub(crate) async fn start_proxy(
 
 /// The broker properties both backends run with (single-node KRaft,
 /// broker and controller in one process).
+///
+/// `inter_broker` names the listener the broker uses to reach itself (e.g.
+/// for transaction verification): it must be reachable from where the
+/// broker runs, which in a container the published host port is not.
 pub fn server_properties(
     listeners: &str,
     advertised: &str,
+    inter_broker: &str,
     quorum_voters: &str,
     log_dirs: &str,
 ) -> BTreeMap<String, String> {
@@ -265,10 +270,10 @@ pub fn server_properties(
     set("listeners", listeners);
     set("advertised.listeners", advertised);
     set("controller.listener.names", "CONTROLLER");
-    set("inter.broker.listener.name", "PLAINTEXT");
+    set("inter.broker.listener.name", inter_broker);
     set(
         "listener.security.protocol.map",
-        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CHAOS:PLAINTEXT",
+        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CHAOS:PLAINTEXT,INTERNAL:PLAINTEXT",
     );
     set("controller.quorum.voters", quorum_voters);
     set("log.dirs", log_dirs);

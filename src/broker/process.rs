@@ -122,6 +122,7 @@ impl ProcessBroker {
                 "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{}",
                 proxy.port()
             ),
+            "PLAINTEXT",
             &format!("1@127.0.0.1:{controller_port}"),
             &data.to_string_lossy(),
         );
