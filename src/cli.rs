@@ -111,6 +111,9 @@ pub enum Command {
     /// Compare two runs' verdict counts side by side; with thresholds, exit
     /// 1 when a difference crosses one (for regression runs in CI).
     Compare(crate::compare::CompareArgs),
+    /// Measure throughput and latency next to kcat and Kafka's own
+    /// ProducerPerformance on the same broker (see BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
     /// Start a broker and keep it until Ctrl+C (to explore by hand).
     Broker(BrokerArgs),
     /// Remove brokers (containers and processes) left by runs that were
@@ -235,6 +238,13 @@ async fn dispatch(cli: Cli) -> i32 {
             Err(e) => fail(&e, exit::CANNOT_RUN),
         },
         Command::Broker(args) => broker_command(args).await,
+        Command::Bench(args) => match crate::bench::run(args).await {
+            Ok(report) => {
+                crate::cli::out_line!("{}", crate::bench::render(&report));
+                exit::SUCCESS
+            }
+            Err(e) => fail(&e, exit::CANNOT_RUN),
+        },
         Command::Compare(args) => match crate::compare::run(args) {
             Ok(outcome) => {
                 crate::cli::out_line!("{}", crate::compare::render_table(&outcome));
