@@ -11,7 +11,9 @@
 //!   the same librdkafka settings, timed as a whole process;
 //! - Kafka's own `org.apache.kafka.tools.ProducerPerformance` (the Java
 //!   client) with matching acks, linger and retry settings; its own figure
-//!   excludes JVM start-up, its process wall time is shown beside it;
+//!   excludes JVM start-up, its process wall time is shown beside it, and a
+//!   second run with librdkafka's batch size shows what the Java default
+//!   batch size (16 KB) costs;
 //! - `sync` mode's send→ack latency against ProducerPerformance throttled
 //!   well below one record per round trip with one request in flight, and
 //!   against kcat with a local queue of one message (which makes it wait
@@ -20,7 +22,8 @@
 //! Besides, without a broker: the pure [`verifier::verify`] over a
 //! 1,000,000-record ledger, and the ledger's memory per record.
 //!
-//! The bench measures and reports; it never asserts a target.
+//! The bench measures and reports; it never asserts a target. Figures and
+//! their explanation: `BENCHMARKS.md`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

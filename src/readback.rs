@@ -94,6 +94,10 @@ fn read_blocking(
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", isolation.as_config())
+        // librdkafka pauses fetching for a whole second (the default) each
+        // time its queue is full; reading a million records back, that
+        // doubled the verification phase (measured, BENCHMARKS.md).
+        .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "3")
         .create()
         .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
