@@ -39,11 +39,12 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::broker::{self, Backend, Broker, BrokerConfig};
-use crate::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
 use crate::mode::{self, ProduceJob, Produced};
+use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
+use crate::model::verdict::{ConsumedRecord, RecordVerdict};
 use crate::runner;
 use crate::spec::{ExperimentSpec, Mode, Profile};
-use crate::verifier::{self, ConsumedRecord, RecordVerdict};
+use crate::verify::verifier;
 
 /// Measure the harness's producers against kcat and Kafka's own
 /// ProducerPerformance on one broker, and time the verifier.

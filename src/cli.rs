@@ -466,7 +466,7 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
 }
 
 /// Prints every expectation's result; returns how many were violated.
-fn print_checks(results: &[crate::result::ExperimentResult]) -> usize {
+fn print_checks(results: &[crate::model::result::ExperimentResult]) -> usize {
     let mut violated = 0;
     let mut any = false;
     for r in results {

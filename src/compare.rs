@@ -23,12 +23,12 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::FontTransform;
 use serde::{Deserialize, Serialize};
 
+use crate::model::verdict::{Verdict, VerdictCounts};
 use crate::report::chart::{
     self, anchored, bold, chart_err, draw_empty_note, draw_legend, fit, fmt_num, font, style, Area,
     Caption, LegendItem, Swatch,
 };
 use crate::report::{names, safe_file_stem, ReportError};
-use crate::verifier::{Verdict, VerdictCounts};
 
 /// The counts shown in the table, in this order (other counts are shown
 /// only when they changed or a threshold names them).
@@ -1301,9 +1301,9 @@ fn draw_chart(root: &Area<'_>, o: &CompareOutcome) -> Result<(), ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::result::ExperimentResult;
     use crate::report::json::summary_json;
     use crate::report::tests::{sample_meta, synthetic};
-    use crate::result::ExperimentResult;
 
     const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 

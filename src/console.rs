@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::result::ExperimentResult;
+use crate::model::result::ExperimentResult;
 use crate::runner::{Event, Reporter};
 
 /// Writes progress and results to stderr, the final table to stdout.

@@ -29,8 +29,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Ledger, LedgerEntry, Outcome, Persistence};
 use crate::mode::{ProduceJob, Produced, SendObserver};
+use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence};
 use crate::spec::Heal;
 
 /// The protocol version this harness speaks.
@@ -820,7 +820,7 @@ fn default_time_limit(job: &ProduceJob<'_>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Told;
+    use crate::model::ledger::Told;
 
     fn line(event: &str, seq: u64) -> String {
         format!("{{\"event\":\"{event}\",\"seq\":{seq}}}")

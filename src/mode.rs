@@ -21,7 +21,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::ledger::{Ledger, Outcome, Persistence};
+use crate::model::ledger::{Ledger, Outcome, Persistence};
 use crate::spec::{ExperimentSpec, Mode};
 
 /// Errors that stop a producer before it could run.

@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::fault;
 use crate::mode::{self, ModeError, ProduceJob};
+use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
 use crate::proxy::NetworkMode;
-use crate::readback::{self, ReadbackError};
 use crate::report::{ReportError, RunFolder};
-use crate::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
 use crate::spec::{ExperimentSpec, FaultKind, Heal, Profile};
-use crate::verifier;
+use crate::verify::readback::{self, ReadbackError};
+use crate::verify::verifier;
 
 /// What the runner tells its reporter.
 #[derive(Debug)]

@@ -286,7 +286,7 @@ pub struct ExperimentSpec {
     /// For mode = "external", the external client's own settings.
     pub client: BTreeMap<String, String>,
     /// Expectations (checked by `--check`).
-    pub expect: Vec<crate::expect::Expectation>,
+    pub expect: Vec<crate::model::expect::Expectation>,
     /// mode = "external": the program and how to run it.
     pub external: Option<crate::external::ExternalSpec>,
 }
@@ -522,7 +522,7 @@ impl ExperimentSpec {
         let mut expect = Vec::new();
         for (k, v) in &raw.expect {
             let v = value_to_string(v).map_err(|m| invalid(format!("field `expect.{k}` {m}")))?;
-            let e = crate::expect::Expectation::parse(k, &v)
+            let e = crate::model::expect::Expectation::parse(k, &v)
                 .map_err(|m| invalid(format!("field `expect.{k}`: {m}")))?;
             expect.push(e);
         }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kafka_chaos::broker::{Backend, BrokerState};
-use kafka_chaos::readback::read_topic;
+use kafka_chaos::verify::readback::read_topic;
 
 async fn distinct_records(bootstrap: &str, topic: &str) -> usize {
     let records = read_topic(bootstrap, topic, Duration::from_secs(60))

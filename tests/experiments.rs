@@ -8,8 +8,8 @@ use std::process::Command;
 
 use kafka_chaos::broker::Backend;
 use kafka_chaos::mode::parse_payload;
-use kafka_chaos::result::ExperimentResult;
-use kafka_chaos::verifier::Verdict;
+use kafka_chaos::model::result::ExperimentResult;
+use kafka_chaos::model::verdict::Verdict;
 
 /// Runs one shipped spec on a fresh broker and cross-checks the persisted
 /// count with kcat before the broker goes away.
@@ -92,7 +92,7 @@ async fn async_with_error_reports_failures_through_the_callback() {
         r.ledger
             .entries
             .iter()
-            .any(|e| matches!(&e.outcome, kafka_chaos::ledger::Outcome::Failed { error, .. } if error.contains("timed out"))),
+            .any(|e| matches!(&e.outcome, kafka_chaos::model::ledger::Outcome::Failed { error, .. } if error.contains("timed out"))),
         "failures carry librdkafka's error"
     );
 }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use kafka_chaos::broker::Backend;
 use kafka_chaos::external;
-use kafka_chaos::ledger::{Outcome, Told};
 use kafka_chaos::mode::{self, ModeError, ProduceJob};
-use kafka_chaos::result::ExperimentResult;
+use kafka_chaos::model::ledger::{Outcome, Told};
+use kafka_chaos::model::result::ExperimentResult;
+use kafka_chaos::model::verdict::Verdict;
 use kafka_chaos::runner::{run_experiment, topic_name, Silent};
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
-use kafka_chaos::verifier::Verdict;
 
 fn venv_python() -> std::path::PathBuf {
     external::venv_dir().join("bin").join("python")

@@ -10,11 +10,11 @@ mod common;
 use std::time::Duration;
 
 use kafka_chaos::broker::{Backend, BrokerState};
-use kafka_chaos::ledger::{LedgerEntry, Outcome};
+use kafka_chaos::model::ledger::{LedgerEntry, Outcome};
+use kafka_chaos::model::result::{ExperimentResult, FaultWindow};
+use kafka_chaos::model::verdict::Verdict;
 use kafka_chaos::proxy::NetworkMode;
-use kafka_chaos::result::{ExperimentResult, FaultWindow};
 use kafka_chaos::spec::{ExperimentSpec, Heal};
-use kafka_chaos::verifier::Verdict;
 
 /// Runs a shipped spec (quick profile) on a fresh broker of `backend`.
 async fn run_shipped(name: &str, backend: Backend) -> (ExperimentSpec, ExperimentResult) {

@@ -4,7 +4,7 @@
 mod common;
 
 use kafka_chaos::broker::Backend;
-use kafka_chaos::result::ExperimentResult;
+use kafka_chaos::model::result::ExperimentResult;
 
 async fn run_shipped(name: &str) -> ExperimentResult {
     common::run_shipped(name, Backend::Process).await.1

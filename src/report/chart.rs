@@ -22,15 +22,15 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use super::{join_records, ReportError};
-use crate::ledger::Told;
-use crate::result::{ExperimentResult, FaultWindow, RunMeta};
-use crate::verifier::{Verdict, VerdictCounts};
+use crate::model::ledger::Told;
+use crate::model::result::{ExperimentResult, FaultWindow, RunMeta};
+use crate::model::verdict::{Verdict, VerdictCounts};
 
 /// Sizes, fonts and colours shared by every chart.
 pub mod style {
     use plotters::style::{RGBAColor, RGBColor};
 
-    use crate::verifier::Verdict;
+    use crate::model::verdict::Verdict;
 
     /// Width and height of every chart, in pixels.
     pub const SIZE: (u32, u32) = (1200, 700);
@@ -1172,8 +1172,8 @@ mod tests {
         let mut zero = sample_result();
         for e in &mut zero.ledger.entries {
             e.sent_at = 0.0;
-            if let crate::ledger::Outcome::Acked { at, .. }
-            | crate::ledger::Outcome::Failed { at, .. } = &mut e.outcome
+            if let crate::model::ledger::Outcome::Acked { at, .. }
+            | crate::model::ledger::Outcome::Failed { at, .. } = &mut e.outcome
             {
                 *at = 0.0;
             }

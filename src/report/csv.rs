@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use super::{join_records, ReportError};
-use crate::ledger::Outcome;
-use crate::result::ExperimentResult;
+use crate::model::ledger::Outcome;
+use crate::model::result::ExperimentResult;
 
 /// One line of `summary.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::ReportError;
-use crate::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
-use crate::verifier::VerdictCounts;
+use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::model::verdict::VerdictCounts;
 
 /// `summary.json`.
 #[derive(Debug, Serialize)]
@@ -34,7 +34,7 @@ pub struct ExperimentSummary<'a> {
     pub throughput: f64,
     pub latency: &'a LatencyStats,
     /// The spec's expectations and whether each held.
-    pub checks: &'a [crate::expect::CheckResult],
+    pub checks: &'a [crate::model::expect::CheckResult],
     /// About the producer itself (an external producer's exit status).
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub notes: &'a [String],

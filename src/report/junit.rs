@@ -8,7 +8,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::ReportError;
-use crate::result::{ExperimentResult, RunMeta};
+use crate::model::result::{ExperimentResult, RunMeta};
 
 pub fn junit_xml(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<u8>, ReportError> {
     let mut suite = TestSuite::new(format!("kafka-chaos {}", meta.run_id));
@@ -72,7 +72,7 @@ pub fn junit_xml(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::CheckResult;
+    use crate::model::expect::CheckResult;
 
     #[test]
     fn expectations_become_test_cases() {

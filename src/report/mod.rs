@@ -30,9 +30,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::ledger::LedgerEntry;
-use crate::result::{ExperimentResult, RunMeta};
-use crate::verifier::RecordVerdict;
+use crate::model::ledger::LedgerEntry;
+use crate::model::result::{ExperimentResult, RunMeta};
+use crate::model::verdict::RecordVerdict;
 
 pub use chart::Caption;
 
@@ -260,9 +260,10 @@ pub(crate) fn join_records(r: &ExperimentResult) -> Vec<(&LedgerEntry, Option<&R
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ledger::{Ledger, Outcome, Persistence};
-    use crate::result::{FaultWindow, LatencyStats, PhaseTimings};
-    use crate::verifier::{verify, ConsumedRecord};
+    use crate::model::ledger::{Ledger, Outcome, Persistence};
+    use crate::model::result::{FaultWindow, LatencyStats, PhaseTimings};
+    use crate::model::verdict::ConsumedRecord;
+    use crate::verify::verifier::verify;
 
     pub(crate) fn sample_meta() -> RunMeta {
         RunMeta {

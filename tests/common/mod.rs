@@ -131,7 +131,7 @@ pub async fn run_shipped_keep(
     backend: Backend,
 ) -> (
     kafka_chaos::spec::ExperimentSpec,
-    kafka_chaos::result::ExperimentResult,
+    kafka_chaos::model::result::ExperimentResult,
     Broker,
     String,
 ) {
@@ -162,7 +162,7 @@ pub async fn run_shipped(
     backend: Backend,
 ) -> (
     kafka_chaos::spec::ExperimentSpec,
-    kafka_chaos::result::ExperimentResult,
+    kafka_chaos::model::result::ExperimentResult,
 ) {
     let (spec, result, broker, _) = run_shipped_keep(name, backend).await;
     broker.remove().await;

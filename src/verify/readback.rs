@@ -14,7 +14,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::mode::parse_payload;
-use crate::verifier::ConsumedRecord;
+use crate::model::verdict::ConsumedRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadbackError {

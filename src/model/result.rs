@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::Ledger;
-use crate::verifier::Verification;
+use crate::model::ledger::Ledger;
+use crate::model::verdict::Verification;
 
 /// A window during which a fault was in force (for shading in charts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ pub struct ExperimentResult {
     pub latency: LatencyStats,
     /// The spec's expectations, checked against the counts.
     #[serde(default)]
-    pub checks: Vec<crate::expect::CheckResult>,
+    pub checks: Vec<crate::model::expect::CheckResult>,
     /// What is known about the producer itself: for an external producer,
     /// its client, exit status and protocol problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -126,7 +126,7 @@ pub struct RunMeta {
 impl LatencyStats {
     /// Percentiles of send-to-report latency over the reported records
     /// (nearest-rank).
-    pub fn from_ledger(ledger: &crate::ledger::Ledger) -> LatencyStats {
+    pub fn from_ledger(ledger: &crate::model::ledger::Ledger) -> LatencyStats {
         let mut ms: Vec<f64> = ledger
             .entries
             .iter()
@@ -154,7 +154,7 @@ impl LatencyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Ledger, Outcome};
+    use crate::model::ledger::{Ledger, Outcome};
 
     #[test]
     fn latency_percentiles_use_reported_records_only() {

@@ -1,0 +1,11 @@
+//! Core data of an experiment: what the application was told (the ledger),
+//! the verdicts, the expectations and the finished result.
+//!
+//! Plain types and pure functions only: nothing here does I/O, talks to
+//! Kafka, reads a clock or depends on another folder of the crate. Every
+//! stage reads and writes these types.
+
+pub mod expect;
+pub mod ledger;
+pub mod result;
+pub mod verdict;
