@@ -101,7 +101,7 @@ pub struct ExternalSpec {
 /// The set-up's virtual environment: `$KAFKA_CHAOS_CACHE/venv`, or
 /// `~/.cache/kafka-chaos/venv`.
 pub fn venv_dir() -> PathBuf {
-    crate::broker::process::cache_dir().join("venv")
+    crate::infra::cache::cache_dir().join("venv")
 }
 
 /// The project folder of a spec file: the parent of the folder it is in.
@@ -626,7 +626,7 @@ pub async fn produce(
         ext.workdir.display(),
         log.display()
     );
-    let mut child = crate::supervise::spawn(cmd, Signal::SIGKILL).map_err(|source| {
+    let mut child = crate::infra::supervise::spawn(cmd, Signal::SIGKILL).map_err(|source| {
         let hint = if source.kind() == std::io::ErrorKind::NotFound {
             if ext
                 .command_as_written

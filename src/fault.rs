@@ -2,13 +2,13 @@
 //!
 //! Names follow Kafka's own system tests. Process faults act on the broker
 //! (signals, container pause); network faults act on the chaos proxy between
-//! the producer and the broker (see [`crate::proxy`]), so the broker keeps
+//! the producer and the broker (see [`crate::infra::proxy`]), so the broker keeps
 //! running and the harness's own clients still reach it directly.
 
 use std::time::Duration;
 
 use crate::broker::{Broker, BrokerError};
-use crate::proxy::NetworkMode;
+use crate::infra::proxy::NetworkMode;
 use crate::spec::{ExperimentSpec, FaultKind};
 
 /// A fault with its parameters, as a spec asks for it.

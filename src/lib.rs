@@ -5,6 +5,7 @@
 //! [`spec`] → [`broker`] → [`fault`] → [`mode`] → [`verify`] → [`report`],
 //! driven by [`runner`], on the core types of [`model`].
 
+pub mod infra;
 pub mod model;
 
 pub mod bench;
@@ -15,9 +16,7 @@ pub mod console;
 pub mod external;
 pub mod fault;
 pub mod mode;
-pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod spec;
-pub mod supervise;
 pub mod verify;

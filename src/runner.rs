@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::fault;
+use crate::infra::proxy::NetworkMode;
 use crate::mode::{self, ModeError, ProduceJob};
 use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
-use crate::proxy::NetworkMode;
 use crate::report::{ReportError, RunFolder};
 use crate::spec::{ExperimentSpec, FaultKind, Heal, Profile};
 use crate::verify::readback::{self, ReadbackError};

@@ -10,10 +10,10 @@ mod common;
 use std::time::Duration;
 
 use kafka_chaos::broker::{Backend, BrokerState};
+use kafka_chaos::infra::proxy::NetworkMode;
 use kafka_chaos::model::ledger::{LedgerEntry, Outcome};
 use kafka_chaos::model::result::{ExperimentResult, FaultWindow};
 use kafka_chaos::model::verdict::Verdict;
-use kafka_chaos::proxy::NetworkMode;
 use kafka_chaos::spec::{ExperimentSpec, Heal};
 
 /// Runs a shipped spec (quick profile) on a fresh broker of `backend`.

@@ -23,7 +23,7 @@ use super::{
     start_proxy, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER,
     CLUSTER_ID, LABEL_RUN,
 };
-use crate::proxy::ChaosProxy;
+use crate::infra::proxy::ChaosProxy;
 
 /// The container port of the broker's direct client listener.
 const CLIENT_PORT: u16 = 9092;

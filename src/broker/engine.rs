@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use testcontainers::bollard::Docker;
 
 use super::BrokerError;
-use crate::supervise;
+use crate::infra::supervise;
 
 /// Where the harness's podman configuration lives, relative to the crate.
 const CONTAINERS_CONF: &str = "scripts/containers.conf";

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::{ChaosProxy, NetworkMode, ProxyError};
+use crate::infra::proxy::{ChaosProxy, NetworkMode, ProxyError};
 
 /// The Kafka version used unless another is asked for.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";

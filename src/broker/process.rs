@@ -5,7 +5,7 @@
 //! Maven Central into the same layout (`libs/*.jar`, `config/`). The JVM is
 //! started directly (no shell script in between), so SIGTERM, SIGKILL and
 //! SIGSTOP reach the broker itself; it dies with the harness (see
-//! [`crate::supervise`]).
+//! [`crate::infra::supervise`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,23 +18,13 @@ use super::{
     choose_port, cleanup, free_port_except, server_properties, start_proxy, Backend, BrokerConfig,
     BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER, CLUSTER_ID,
 };
-use crate::proxy::ChaosProxy;
-use crate::supervise;
+use crate::infra::cache::cache_dir;
+use crate::infra::proxy::ChaosProxy;
+use crate::infra::supervise;
 
 /// The folder `make setup` lays the Maven jars out in, for a version.
 pub fn default_kafka_home(version: &str) -> PathBuf {
     cache_dir().join(format!("kafka-{version}"))
-}
-
-/// `$KAFKA_CHAOS_CACHE`, or `~/.cache/kafka-chaos`.
-pub fn cache_dir() -> PathBuf {
-    // An empty variable counts as unset (make exports unset variables empty).
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    if let Some(p) = var("KAFKA_CHAOS_CACHE") {
-        return PathBuf::from(p);
-    }
-    let home = var("HOME").unwrap_or_else(|| "/root".into());
-    PathBuf::from(home).join(".cache").join("kafka-chaos")
 }
 
 /// Checks a Kafka home and returns the Kafka version found in it.
