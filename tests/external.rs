@@ -22,7 +22,9 @@ use kafka_chaos::runner::{run_experiment, topic_name, Silent};
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
 
 fn venv_python() -> std::path::PathBuf {
-    external::venv_dir().join("bin").join("python")
+    kafka_chaos::spec::external::venv_dir()
+        .join("bin")
+        .join("python")
 }
 
 /// Runs a spec on a fresh process-backend broker; checks the invariants.

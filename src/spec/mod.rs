@@ -5,13 +5,16 @@
 //! settings. Unknown keys are refused with the file and key named, and every
 //! spec is checked completely before any broker starts.
 
+pub mod external;
+pub mod kinds;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use kinds::{FaultKind, Heal, Mode, Profile};
 
 /// A spec that cannot be used, with the file and the field named.
 #[derive(Debug, thiserror::Error)]
@@ -32,149 +35,6 @@ pub enum SpecError {
     },
     #[error("{dir}: no experiment specs (*.toml) found")]
     Empty { dir: PathBuf },
-}
-
-/// The ways of sending, as in the tutorial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Send and never look at the result; end without flushing.
-    FireAndForget,
-    /// Send, then wait for that record's result (with a timeout) before the next.
-    Sync,
-    /// Send with a delivery callback that records the outcome; flush at the end.
-    Async,
-    /// `async` with `enable.idempotence=true`: retries cannot duplicate.
-    Idempotent,
-    /// Records in transactions of `transaction_size`; a record counts as
-    /// acked when its transaction commits, failed when it aborts.
-    Transactional,
-    /// A program of the spec's own (`[external]`), in any language, that
-    /// speaks the line protocol of `docs/external-producers.md`.
-    External,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::FireAndForget => "fire-and-forget",
-            Mode::Sync => "sync",
-            Mode::Async => "async",
-            Mode::Idempotent => "idempotent",
-            Mode::Transactional => "transactional",
-            Mode::External => "external",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fire-and-forget" => Ok(Mode::FireAndForget),
-            "sync" => Ok(Mode::Sync),
-            "async" => Ok(Mode::Async),
-            "idempotent" => Ok(Mode::Idempotent),
-            "transactional" => Ok(Mode::Transactional),
-            "external" => Ok(Mode::External),
-            other => Err(format!(
-                "unknown mode `{other}` (expected fire-and-forget, sync, async, idempotent, transactional or external)"
-            )),
-        }
-    }
-}
-
-/// What happens to the broker mid-stream. Names follow Kafka's system tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// No fault: the baseline.
-    None,
-    /// SIGTERM: Kafka's controlled shutdown (the tutorial's Ctrl+C).
-    CleanShutdown,
-    /// SIGKILL: the broker dies with no chance to flush or say goodbye.
-    HardShutdown,
-    /// The broker freezes (SIGSTOP / container pause); connections stay open.
-    Pause,
-    /// SIGTERM, then start again at once (no downtime beyond the restart).
-    CleanBounce,
-    /// SIGKILL, then start again at once.
-    HardBounce,
-    /// The network between producer and broker blackholes every packet
-    /// (the chaos proxy); the broker keeps running. Healing resets the
-    /// connections that lived through the cut.
-    NetworkCut,
-    /// The network between producer and broker delays every packet by
-    /// `latency`, in each direction.
-    Latency,
-}
-
-impl FaultKind {
-    /// Bounces restart the broker at once: they take no downtime.
-    pub fn is_bounce(self) -> bool {
-        matches!(self, FaultKind::CleanBounce | FaultKind::HardBounce)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::None => "none",
-            FaultKind::CleanShutdown => "clean_shutdown",
-            FaultKind::HardShutdown => "hard_shutdown",
-            FaultKind::Pause => "pause",
-            FaultKind::CleanBounce => "clean_bounce",
-            FaultKind::HardBounce => "hard_bounce",
-            FaultKind::NetworkCut => "network_cut",
-            FaultKind::Latency => "latency",
-        }
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// When the broker comes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Heal {
-    /// After this long.
-    After(Duration),
-    /// Only once the producer has finished, as in the tutorial where the
-    /// broker stayed down.
-    WhenProducerEnds,
-}
-
-impl fmt::Display for Heal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Heal::After(d) => write!(f, "after {}", humantime::format_duration(*d)),
-            Heal::WhenProducerEnds => f.write_str("when the producer ends"),
-        }
-    }
-}
-
-/// Accepts `downtime = "20s"` or `downtime = "until-producer-ends"`.
-impl<'de> Deserialize<'de> for Heal {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s == "until-producer-ends" {
-            return Ok(Heal::WhenProducerEnds);
-        }
-        humantime::parse_duration(&s)
-            .map(Heal::After)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid downtime `{s}`: {e} (use a duration like \"20s\" or \"until-producer-ends\")"
-                ))
-            })
-    }
 }
 
 /// Overrides the `quick` profile applies (fewer records, shorter pauses).
@@ -221,7 +81,7 @@ struct RawSpec {
     transaction_size: Option<u64>,
     /// mode = "external": the program to run.
     #[serde(default)]
-    external: Option<crate::external::RawExternal>,
+    external: Option<external::RawExternal>,
     #[serde(default)]
     client: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -236,25 +96,6 @@ fn default_partitions() -> i32 {
 
 fn default_fault() -> FaultKind {
     FaultKind::None
-}
-
-/// Which variant of each spec to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Profile {
-    /// The spec as written.
-    Full,
-    /// The spec's `[quick]` overrides applied: for CI.
-    Quick,
-}
-
-impl fmt::Display for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Profile::Full => "full",
-            Profile::Quick => "quick",
-        })
-    }
 }
 
 /// A checked experiment, ready to run.
@@ -288,7 +129,7 @@ pub struct ExperimentSpec {
     /// Expectations (checked by `--check`).
     pub expect: Vec<crate::model::expect::Expectation>,
     /// mode = "external": the program and how to run it.
-    pub external: Option<crate::external::ExternalSpec>,
+    pub external: Option<external::ExternalSpec>,
 }
 
 /// The client settings the harness uses unless a spec says otherwise. They
@@ -472,7 +313,7 @@ impl ExperimentSpec {
 
         // mode = "external": `[client]` holds the external client's own
         // settings, passed verbatim; librdkafka's do not apply.
-        let external = crate::external::ExternalSpec::from_spec(
+        let external = external::ExternalSpec::from_spec(
             raw.mode == Mode::External,
             raw.external.as_ref(),
             &client_raw,
