@@ -5,7 +5,7 @@
 //! rounds that interleave the measurements (so a drift of the machine hits
 //! them all alike), after warm-up rounds that are not counted:
 //!
-//! - the harness's `async` and `fire-and-forget` modes ([`mode::produce`],
+//! - the harness's `async` and `fire-and-forget` modes ([`produce::produce`],
 //!   no pause, no fault), with the harness's client settings;
 //! - `kcat -P` producing the same records (one per line from a file) with
 //!   the same librdkafka settings, timed as a whole process;
@@ -39,9 +39,10 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::broker::{self, Backend, Broker, BrokerConfig};
-use crate::mode::{self, ProduceJob, Produced};
 use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
 use crate::model::verdict::{ConsumedRecord, RecordVerdict};
+use crate::produce::payload::payload;
+use crate::produce::{self, ProduceJob, Produced};
 use crate::runner;
 use crate::spec::{ExperimentSpec, Mode, Profile};
 use crate::verify::verifier;
@@ -431,7 +432,7 @@ impl Target<'_> {
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut w = std::io::BufWriter::new(f);
         for seq in 0..n {
-            w.write_all(&mode::payload(topic, seq, size))?;
+            w.write_all(&payload(topic, seq, size))?;
             w.write_all(b"\n")?;
         }
         w.flush()?;
@@ -808,7 +809,7 @@ async fn produce(spec: &ExperimentSpec, bootstrap: &str, topic: &str) -> anyhow:
         origin: Instant::now(),
     };
     let mut observer = |_: u64, _: f64| {};
-    Ok(mode::produce(job, &mut observer).await?)
+    Ok(produce::produce(job, &mut observer).await?)
 }
 
 /// When the last outcome was reported (seconds since the origin).
@@ -1594,7 +1595,7 @@ mod tests {
     #[test]
     fn payloads_fit_on_one_line_at_the_asked_size() {
         let topic = runner::topic_name("20250101-000000-123456", "bench-kcat-r1");
-        let p = mode::payload(&topic, 99_999, 100);
+        let p = payload(&topic, 99_999, 100);
         assert_eq!(p.len(), 100);
         assert!(!p.contains(&b'\n'));
     }

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::fault;
 use crate::infra::proxy::NetworkMode;
-use crate::mode::{self, ModeError, ProduceJob};
 use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::produce::{self, ModeError, ProduceJob};
 use crate::report::{ReportError, RunFolder};
 use crate::spec::{ExperimentSpec, FaultKind, Heal, Profile};
 use crate::verify::readback::{self, ReadbackError};
@@ -427,7 +427,7 @@ pub async fn run_experiment(
                 reporter.event(ev);
             }
         };
-        let produced = mode::produce(job, &mut observer).await;
+        let produced = produce::produce(job, &mut observer).await;
         // The producer is done, whether or not it reached `fault_after`
         // (it may have failed to start): release the fault side.
         drop(trigger.take());

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::process::Command;
 
 use kafka_chaos::broker::Backend;
-use kafka_chaos::mode::parse_payload;
 use kafka_chaos::model::result::ExperimentResult;
 use kafka_chaos::model::verdict::Verdict;
+use kafka_chaos::produce::payload::parse_payload;
 
 /// Runs one shipped spec on a fresh broker and cross-checks the persisted
 /// count with kcat before the broker goes away.

@@ -13,18 +13,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kafka_chaos::broker::Backend;
-use kafka_chaos::external;
-use kafka_chaos::mode::{self, ModeError, ProduceJob};
 use kafka_chaos::model::ledger::{Outcome, Told};
 use kafka_chaos::model::result::ExperimentResult;
 use kafka_chaos::model::verdict::Verdict;
+use kafka_chaos::produce::external;
+use kafka_chaos::produce::{self, ModeError, ProduceJob};
 use kafka_chaos::runner::{run_experiment, topic_name, Silent};
+use kafka_chaos::spec::external::venv_dir;
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
 
 fn venv_python() -> std::path::PathBuf {
-    kafka_chaos::spec::external::venv_dir()
-        .join("bin")
-        .join("python")
+    venv_dir().join("bin").join("python")
 }
 
 /// Runs a spec on a fresh process-backend broker; checks the invariants.
@@ -209,7 +208,7 @@ async fn an_interrupted_experiment_kills_its_producer() {
     let topic = format!("t-{}", std::process::id());
     let mut sent = Vec::new();
     let mut observer = |n: u64, _at: f64| sent.push(n);
-    let produce = mode::produce(job(&spec, &topic), &mut observer);
+    let produce = produce::produce(job(&spec, &topic), &mut observer);
     // Like Ctrl+C: the runner drops the experiment's future.
     let r = tokio::time::timeout(Duration::from_secs(3), produce).await;
     assert!(r.is_err(), "the producer sleeps");
@@ -230,7 +229,7 @@ async fn a_producer_past_its_time_limit_is_killed_and_noted() {
     }
     let topic = format!("t-slow-{}", std::process::id());
     let t = Instant::now();
-    let p = mode::produce(job(&spec, &topic), &mut |_: u64, _: f64| {})
+    let p = produce::produce(job(&spec, &topic), &mut |_: u64, _: f64| {})
         .await
         .expect("a slow producer is not an error");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
@@ -247,7 +246,7 @@ async fn a_missing_program_is_a_clear_error() {
                 command = [\"{venv}/no-such-python\", \"producers/kafka-python/sync.py\"]\n";
     let file = common::root().join("experiments/x.toml");
     let spec = ExperimentSpec::parse("x", &file, text, Profile::Full).expect("parses");
-    let err = mode::produce(job(&spec, "t"), &mut |_: u64, _: f64| {})
+    let err = produce::produce(job(&spec, "t"), &mut |_: u64, _: f64| {})
         .await
         .expect_err("no such program");
     assert!(matches!(err, ModeError::External(_)), "{err:?}");

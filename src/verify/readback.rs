@@ -13,8 +13,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::mode::parse_payload;
 use crate::model::verdict::ConsumedRecord;
+use crate::produce::payload::parse_payload;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadbackError {

@@ -48,7 +48,7 @@ pub async fn produce_acked(bootstrap: &str, topic: &str, n: u64, timeout_ms: u64
         .expect("producer");
     let futures: Vec<_> = (0..n)
         .map(|i| {
-            let payload = kafka_chaos::mode::payload(topic, i, 0);
+            let payload = kafka_chaos::produce::payload::payload(topic, i, 0);
             let p = p.clone();
             let topic = topic.to_string();
             async move {

@@ -7,6 +7,9 @@
 //!   tutorial, where the `sleep` sits inside the `try` after a success).
 //! - `async`: `send` with a success callback and an error callback that
 //!   record the outcome; `flush()` and `close()` at the end.
+//! - `idempotent`: `async` with `enable.idempotence=true`.
+//! - `transactional`: records in transactions of `transaction_size`, acked
+//!   when their transaction commits.
 //!
 //! Every mode fills a [`Ledger`] with what the application was told; the
 //! delivery reports the application does not look at are not in it.
@@ -21,49 +24,10 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::job::{ModeError, ProduceJob, Produced, SendObserver};
+use super::payload::payload;
 use crate::model::ledger::{Ledger, Outcome, Persistence};
 use crate::spec::{ExperimentSpec, Mode};
-
-/// Errors that stop a producer before it could run.
-#[derive(Debug, thiserror::Error)]
-pub enum ModeError {
-    #[error("cannot create the producer: {0}")]
-    Create(String),
-    #[error("producer task failed: {0}")]
-    Task(String),
-    #[error(transparent)]
-    External(#[from] crate::external::ExternalError),
-}
-
-/// What the produce phase hands back.
-#[derive(Debug)]
-pub struct Produced {
-    pub ledger: Ledger,
-    /// Seconds since the origin when the first record was sent.
-    pub first_send: f64,
-    /// Seconds since the origin when the last record was sent.
-    pub last_send: f64,
-    /// Seconds since the origin when the application ended (after its flush,
-    /// if it flushes).
-    pub ended: f64,
-    /// Delivery reports that arrived after the application stopped waiting
-    /// for them (sync mode's late results). Not part of the ledger.
-    pub late_reports: u64,
-    /// What the result should say about the producer itself (an external
-    /// producer's exit status, protocol problems).
-    pub notes: Vec<String>,
-}
-
-/// Called after each record is handed to the client, with the count sent.
-pub trait SendObserver: Send {
-    fn sent(&mut self, count: u64, at: f64);
-}
-
-impl<F: FnMut(u64, f64) + Send> SendObserver for F {
-    fn sent(&mut self, count: u64, at: f64) {
-        self(count, at)
-    }
-}
 
 type Report = (u64, Outcome);
 
@@ -110,44 +74,6 @@ fn persistence_of(m: &BorrowedMessage<'_>) -> Persistence {
     }
 }
 
-/// The payload of record `seq`: the tutorial's `{"number": n}`, with a
-/// unique id, padded to at least `min_bytes`.
-pub fn payload(topic: &str, seq: u64, min_bytes: usize) -> Vec<u8> {
-    let mut s = format!("{{\"number\":{seq},\"id\":\"{topic}/{seq}\"");
-    if min_bytes > s.len() + 1 {
-        // `,"pad":"` + pad + `"}` adds 10 bytes around the padding.
-        let pad = min_bytes.saturating_sub(s.len() + 10);
-        s.push_str(",\"pad\":\"");
-        s.extend(std::iter::repeat_n('x', pad));
-        s.push('"');
-    }
-    s.push('}');
-    s.into_bytes()
-}
-
-/// Reads a payload back: the record's sequence number if it is one of
-/// `topic`'s records.
-pub fn parse_payload(topic: &str, bytes: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct P<'a> {
-        number: u64,
-        #[serde(borrow)]
-        id: &'a str,
-    }
-    let p: P<'_> = serde_json::from_slice(bytes).ok()?;
-    let (t, n) = p.id.rsplit_once('/')?;
-    (t == topic && n.parse::<u64>().ok()? == p.number).then_some(p.number)
-}
-
-/// Where and how to produce.
-pub struct ProduceJob<'a> {
-    pub spec: &'a ExperimentSpec,
-    pub bootstrap: &'a str,
-    pub topic: &'a str,
-    /// The experiment's time origin.
-    pub origin: Instant,
-}
-
 /// The librdkafka configuration a spec's producer runs with.
 pub fn client_config(spec: &ExperimentSpec, bootstrap: &str) -> ClientConfig {
     let mut cfg = ClientConfig::new();
@@ -158,14 +84,12 @@ pub fn client_config(spec: &ExperimentSpec, bootstrap: &str) -> ClientConfig {
     cfg
 }
 
-/// Runs the producer in the spec's mode until the application ends.
+/// Runs an rdkafka producer in the spec's mode until the application ends
+/// (the dispatch is [`super::produce`]).
 pub async fn produce(
     job: ProduceJob<'_>,
     observer: &mut dyn SendObserver,
 ) -> Result<Produced, ModeError> {
-    if job.spec.mode == Mode::External {
-        return Ok(crate::external::produce(&job, observer).await?);
-    }
     let (tx, rx) = unbounded_channel();
     let producer = Arc::new(create_producer(&job, tx.clone())?);
     let mut run = Run {
@@ -183,7 +107,7 @@ pub async fn produce(
         Mode::Sync => run.sync(observer).await,
         Mode::Async | Mode::Idempotent => run.asynchronous(observer).await,
         Mode::Transactional => run.transactional(observer).await,
-        // Dispatched to crate::external above.
+        // Dispatched to the external producer by `super::produce`.
         Mode::External => {}
     }
     let Run {
@@ -532,34 +456,6 @@ impl Run<'_, '_> {
         let handle = tokio::task::spawn_blocking(move || p.flush(Timeout::After(limit)));
         if let Ok(Err(e)) = handle.await {
             tracing::warn!("flush ended with: {e}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_carry_the_number_and_a_unique_id() {
-        let p = payload("kc-run-exp", 42, 0);
-        assert_eq!(
-            String::from_utf8(p.clone()).unwrap(),
-            r#"{"number":42,"id":"kc-run-exp/42"}"#
-        );
-        assert_eq!(parse_payload("kc-run-exp", &p), Some(42));
-        assert_eq!(parse_payload("other-topic", &p), None);
-        assert_eq!(parse_payload("kc-run-exp", b"{\"number\": 1}"), None);
-        assert_eq!(parse_payload("kc-run-exp", b"garbage"), None);
-    }
-
-    #[test]
-    fn payloads_are_padded_to_the_asked_size() {
-        for size in [0, 10, 40, 100, 1000] {
-            let p = payload("t", 7, size);
-            assert!(p.len() >= size, "{size}: {}", p.len());
-            assert!(p.len() <= size.max(30) + 1, "{size}: {}", p.len());
-            assert_eq!(parse_payload("t", &p), Some(7));
         }
     }
 }
