@@ -10,10 +10,10 @@ pub mod model;
 
 pub mod bench;
 pub mod broker;
+pub mod chaos;
 pub mod cli;
 pub mod compare;
 pub mod console;
-pub mod fault;
 pub mod produce;
 pub mod report;
 pub mod runner;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
-use crate::fault;
+use crate::chaos::fault;
 use crate::infra::proxy::NetworkMode;
 use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
 use crate::produce::{self, ModeError, ProduceJob};

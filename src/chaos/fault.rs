@@ -2,8 +2,8 @@
 //!
 //! Names follow Kafka's own system tests. Process faults act on the broker
 //! (signals, container pause); network faults act on the chaos proxy between
-//! the producer and the broker (see [`crate::infra::proxy`]), so the broker keeps
-//! running and the harness's own clients still reach it directly.
+//! the producer and the broker (see [`crate::infra::proxy`]), so the broker
+//! keeps running and the harness's own clients still reach it directly.
 
 use std::time::Duration;
 
