@@ -43,7 +43,7 @@ use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
 use crate::model::verdict::{ConsumedRecord, RecordVerdict};
 use crate::produce::payload::payload;
 use crate::produce::{self, ProduceJob, Produced};
-use crate::runner;
+use crate::run;
 use crate::spec::{ExperimentSpec, Mode, Profile};
 use crate::verify::verifier;
 
@@ -256,7 +256,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     if !args.verify_only {
         report.settings.kcat_version = kcat_version(&args.kcat).await;
         report.settings.java_version = java_version().await;
-        let run_id = runner::new_run_id();
+        let run_id = run::new_run_id();
         let mut cfg = BrokerConfig::new(args.backend, format!("bench-{run_id}"));
         cfg.kafka_version = args.kafka_version.clone();
         cfg.kafka_home = args.kafka_home.clone();
@@ -408,7 +408,7 @@ struct Target<'a> {
 impl Target<'_> {
     /// A fresh topic for one measurement.
     async fn topic(&self, label: &str) -> anyhow::Result<String> {
-        let topic = runner::topic_name(self.run_id, &format!("bench-{label}"));
+        let topic = run::topic_name(self.run_id, &format!("bench-{label}"));
         self.broker
             .create_topic(&topic, 1)
             .await
@@ -417,7 +417,7 @@ impl Target<'_> {
     }
 
     async fn topic_with(&self, label: &str, partitions: i32) -> anyhow::Result<String> {
-        let topic = runner::topic_name(self.run_id, &format!("bench-{label}"));
+        let topic = run::topic_name(self.run_id, &format!("bench-{label}"));
         self.broker
             .create_topic(&topic, partitions)
             .await
@@ -1594,7 +1594,7 @@ mod tests {
 
     #[test]
     fn payloads_fit_on_one_line_at_the_asked_size() {
-        let topic = runner::topic_name("20250101-000000-123456", "bench-kcat-r1");
+        let topic = run::topic_name("20250101-000000-123456", "bench-kcat-r1");
         let p = payload(&topic, 99_999, 100);
         assert_eq!(p.len(), 100);
         assert!(!p.contains(&b'\n'));

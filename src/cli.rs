@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Backend, Broker, BrokerConfig};
 use crate::console::Console;
-use crate::runner::{self, RunError, RunOptions};
+use crate::run::{self, RunError, RunOptions};
 use crate::spec::{self, Mode, Profile};
 
 /// `println!` that never panics: a closed stdout (`| head`, a test that
@@ -362,7 +362,7 @@ fn interrupt_token() -> CancellationToken {
 
 async fn broker_command(args: &BrokerArgs) -> i32 {
     let cancel = interrupt_token();
-    let label = format!("broker-{}", runner::new_run_id());
+    let label = format!("broker-{}", run::new_run_id());
     let cfg = args.config(&label);
     let started = std::time::Instant::now();
     let broker = tokio::select! {
@@ -426,7 +426,7 @@ async fn experiment(cli: &Cli, args: &ExperimentArgs) -> i32 {
     };
     let cancel = interrupt_token();
     let mut console = Console::new(cli.quiet);
-    match runner::run(&specs, &opts, &mut console, &cancel)
+    match run::run(&specs, &opts, &mut console, &cancel)
         .await
         .context("run failed")
     {

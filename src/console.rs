@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::model::result::ExperimentResult;
-use crate::runner::{Event, Reporter};
+use crate::run::{Event, Reporter};
 
 /// Writes progress and results to stderr, the final table to stdout.
 pub struct Console {

@@ -16,6 +16,6 @@ pub mod compare;
 pub mod console;
 pub mod produce;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod spec;
 pub mod verify;

@@ -18,7 +18,7 @@ use kafka_chaos::model::result::ExperimentResult;
 use kafka_chaos::model::verdict::Verdict;
 use kafka_chaos::produce::external;
 use kafka_chaos::produce::{self, ModeError, ProduceJob};
-use kafka_chaos::runner::{run_experiment, topic_name, Silent};
+use kafka_chaos::run::{run_experiment, topic_name, Silent};
 use kafka_chaos::spec::external::venv_dir;
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
 

@@ -135,7 +135,7 @@ pub async fn run_shipped_keep(
     Broker,
     String,
 ) {
-    use kafka_chaos::runner::{run_experiment, topic_name, Silent};
+    use kafka_chaos::run::{run_experiment, topic_name, Silent};
     use kafka_chaos::spec::{ExperimentSpec, Profile};
     let spec = ExperimentSpec::load(
         &root().join("experiments").join(format!("{name}.toml")),
