@@ -602,12 +602,12 @@ pub fn run(args: &CompareArgs) -> Result<CompareOutcome, CompareError> {
     Ok(outcome)
 }
 
-/// 1 if a threshold was crossed, else 0 (see [`crate::cli::exit`]).
+/// 1 if a threshold was crossed, else 0 (see [`crate::cmd::exit`]).
 pub fn exit_code(outcome: &CompareOutcome) -> i32 {
     if outcome.violations().next().is_some() {
-        crate::cli::exit::VIOLATED
+        crate::cmd::exit::VIOLATED
     } else {
-        crate::cli::exit::SUCCESS
+        crate::cmd::exit::SUCCESS
     }
 }
 
@@ -1478,7 +1478,7 @@ mod tests {
         );
 
         let e = Cli::try_parse_from(["compare", "a", "b", "--max-increase", "lots=1"]).unwrap_err();
-        assert_eq!(e.exit_code(), crate::cli::exit::CANNOT_RUN);
+        assert_eq!(e.exit_code(), crate::cmd::exit::CANNOT_RUN);
         let msg = e.to_string();
         assert!(
             msg.contains("unknown count `lots`") && msg.contains("silent_loss"),

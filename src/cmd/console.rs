@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::output::{err_line, out_line};
 use crate::model::result::ExperimentResult;
 use crate::run::{Event, Reporter};
 
@@ -32,7 +33,7 @@ impl Console {
         }
         match &self.bar {
             Some(b) if self.tty => b.println(text),
-            _ => crate::cli::err_line!("{text}"),
+            _ => err_line!("{text}"),
         }
     }
 
@@ -120,11 +121,11 @@ impl Reporter for Console {
             } => {
                 self.finish_bar();
                 if !self.quiet {
-                    crate::cli::out_line!("{}", verdict_table(results));
+                    out_line!("{}", verdict_table(results));
                     for (name, err) in failed {
-                        crate::cli::out_line!("not finished: {name}: {err}");
+                        out_line!("not finished: {name}: {err}");
                     }
-                    crate::cli::out_line!("results: {}", folder.display());
+                    out_line!("results: {}", folder.display());
                 }
             }
         }
