@@ -92,7 +92,7 @@ pub enum Command {
     List(ListArgs),
     /// Compare two runs' verdict counts side by side; with thresholds, exit
     /// 1 when a difference crosses one (for regression runs in CI).
-    Compare(crate::compare::CompareArgs),
+    Compare(compare::CompareArgs),
     /// Measure throughput and latency next to kcat and Kafka's own
     /// ProducerPerformance on the same broker (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
@@ -150,7 +150,7 @@ async fn dispatch(cli: Cli) -> i32 {
         },
         Command::Broker(args) => broker::broker_command(args).await,
         Command::Bench(args) => bench::bench(args).await,
-        Command::Compare(args) => compare::compare(args),
+        Command::Compare(args) => compare::command(args),
         Command::Experiment(args) => {
             experiment::experiment(&cli.experiments, &cli.results, cli.quiet, args).await
         }

@@ -7,5 +7,6 @@
 
 pub mod expect;
 pub mod ledger;
+pub mod names;
 pub mod result;
 pub mod verdict;

@@ -20,6 +20,7 @@
 //! of finished experiments survive a later failure.
 
 pub mod chart;
+pub mod compare;
 pub mod csv;
 pub mod json;
 pub mod junit;
@@ -71,17 +72,9 @@ impl From<serde_json::Error> for ReportError {
     }
 }
 
-/// File names inside a run folder.
-pub mod names {
-    pub const SUMMARY_CSV: &str = "summary.csv";
-    pub const SUMMARY_JSON: &str = "summary.json";
-    pub const METADATA_JSON: &str = "metadata.json";
-    pub const COMPARISON_PNG: &str = "comparison.png";
-    pub const JUNIT_XML: &str = "junit.xml";
-    pub const RECORDS_CSV_SUFFIX: &str = ".records.csv";
-    pub const TIMELINE_PNG_SUFFIX: &str = ".timeline.png";
-    pub const LATENCY_PNG_SUFFIX: &str = ".latency.png";
-}
+/// File names inside a run folder (defined in the model, where the
+/// comparison reads them too).
+pub use crate::model::names;
 
 /// The folder of one run, and the one place that writes report files.
 #[derive(Debug)]

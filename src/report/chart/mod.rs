@@ -13,6 +13,7 @@
 //! One file per chart: [`comparison`], [`timeline`], [`latency`]; the fault
 //! windows the per-experiment charts shade are drawn by [`faults`].
 
+pub mod compare;
 pub mod comparison;
 pub mod faults;
 pub mod latency;

@@ -1,0 +1,166 @@
+//! Reading a run's `summary.json`: the counts of each experiment, and which
+//! run it was. Tolerant: a count missing from an older or newer format is
+//! `None`, and anything else in the file is ignored.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CompareError;
+use crate::model::names;
+
+/// The parts of `summary.json` a comparison needs; anything else in the
+/// file is ignored.
+#[derive(Debug, Deserialize)]
+struct SummaryFile {
+    #[serde(default)]
+    run: RunHead,
+    experiments: Vec<ExperimentFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RunHead {
+    #[serde(default)]
+    run_id: String,
+    #[serde(default)]
+    backend: String,
+    #[serde(default)]
+    kafka_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExperimentFile {
+    name: String,
+    #[serde(default)]
+    mode: String,
+    /// Kept loose: a count missing from an older or newer format is `None`,
+    /// not an error.
+    #[serde(default)]
+    counts: BTreeMap<String, serde_json::Value>,
+}
+
+/// One run, as read from its `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub run: RunRef,
+    pub experiments: Vec<ExperimentCounts>,
+}
+
+/// Which run, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRef {
+    /// `run.run_id` of summary.json (the folder name if it has none).
+    pub run_id: String,
+    /// The summary.json read.
+    pub summary: PathBuf,
+    /// The run folder (the folder of summary.json).
+    pub folder: PathBuf,
+    pub backend: String,
+    pub kafka_version: String,
+}
+
+/// The counts of one experiment of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExperimentCounts {
+    pub name: String,
+    pub mode: String,
+    /// By name (see [`VerdictCounts::NAMES`]).
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl ExperimentCounts {
+    pub fn get(&self, count: &str) -> Option<u64> {
+        self.counts.get(count).copied()
+    }
+}
+
+/// A run folder or a summary.json → the summary.json.
+fn summary_path(path: &Path) -> Result<PathBuf, CompareError> {
+    if path.is_dir() {
+        let p = path.join(names::SUMMARY_JSON);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(CompareError::NoSummary {
+                path: path.to_path_buf(),
+            })
+        }
+    } else {
+        Ok(path.to_path_buf())
+    }
+}
+
+/// Reads a run's `summary.json` (`path` is the run folder or the file).
+pub fn load_summary(path: &Path) -> Result<RunSummary, CompareError> {
+    let summary = summary_path(path)?;
+    let bytes = fs::read(&summary).map_err(|error| CompareError::Read {
+        path: summary.clone(),
+        error,
+    })?;
+    let file: SummaryFile =
+        serde_json::from_slice(&bytes).map_err(|error| CompareError::Parse {
+            path: summary.clone(),
+            error,
+        })?;
+    let folder = match summary.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let run_id = if file.run.run_id.is_empty() {
+        folder
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "run".into())
+    } else {
+        file.run.run_id
+    };
+    let experiments = file
+        .experiments
+        .into_iter()
+        .map(|e| ExperimentCounts {
+            name: e.name,
+            mode: e.mode,
+            counts: e
+                .counts
+                .into_iter()
+                .filter_map(|(k, v)| v.as_u64().map(|v| (k, v)))
+                .collect(),
+        })
+        .collect();
+    Ok(RunSummary {
+        run: RunRef {
+            run_id,
+            summary,
+            folder,
+            backend: file.run.backend,
+            kafka_version: file.run.kafka_version,
+        },
+        experiments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        let e = load_summary(&empty).unwrap_err();
+        assert!(matches!(e, CompareError::NoSummary { .. }), "{e}");
+        let e = load_summary(&tmp.path().join("missing.json")).unwrap_err();
+        assert!(matches!(e, CompareError::Read { .. }), "{e}");
+        let junk = tmp.path().join("junk.json");
+        fs::write(&junk, b"{\"run\": 3}").unwrap();
+        let e = load_summary(&junk).unwrap_err();
+        assert!(
+            e.to_string().contains("not a kafka-chaos summary.json"),
+            "{e}"
+        );
+    }
+}
