@@ -9,8 +9,8 @@ use plotters::prelude::*;
 
 use super::faults::{draw_faults, experiment_subtitle, fault_band, fault_legend, time_range};
 use super::{
-    chart_err, draw_empty_note, draw_legend, fmt_num, font, layout, padded, render_png, style,
-    Area, Caption, LegendItem, Swatch,
+    chart_err, draw_empty_note, draw_legend, fmt_num, layout, mesh_style, padded, render_png,
+    style, Area, Caption, LegendItem, Swatch,
 };
 use crate::model::ledger::Told;
 use crate::model::result::ExperimentResult;
@@ -144,19 +144,16 @@ fn latency_body<'a, Y>(
 where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    chart
-        .configure_mesh()
-        .x_desc("seconds since start (send time)")
-        .y_desc(y_desc)
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
-        .label_style(font(style::LABEL_SIZE))
-        .axis_desc_style(font(style::AXIS_DESC_SIZE))
-        .light_line_style(style::GRID)
-        .bold_line_style(style::GRID)
-        .max_light_lines(0)
-        .draw()
-        .map_err(chart_err)?;
+    mesh_style(
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start (send time)")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v)),
+    )
+    .draw()
+    .map_err(chart_err)?;
     draw_faults(root, chart, &r.faults, x, y)?;
     let radius = if points.len() > 3000 { 2 } else { 3 };
     for (told, colour) in [(Told::Acked, style::ACKED), (Told::Failed, style::FAILED)] {

@@ -13,6 +13,7 @@
 //! One file per chart: [`comparison`], [`timeline`], [`latency`]; the fault
 //! windows the per-experiment charts shade are drawn by [`faults`].
 
+pub mod bars;
 pub mod compare;
 pub mod comparison;
 pub mod faults;
@@ -23,6 +24,7 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -142,6 +144,23 @@ pub(crate) fn anchored(s: TextStyle<'static>, h: HPos, v: VPos) -> TextStyle<'st
 
 pub(crate) fn chart_err<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError::Chart(e.to_string())
+}
+
+/// The house style of every chart's axes: label and description fonts,
+/// light grid lines, no minor lines.
+pub(crate) fn mesh_style<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.label_style(font(style::LABEL_SIZE))
+        .axis_desc_style(font(style::AXIS_DESC_SIZE))
+        .light_line_style(style::GRID)
+        .bold_line_style(style::GRID)
+        .max_light_lines(0)
 }
 
 /// Registers the embedded fonts with plotters, once per process.
@@ -276,9 +295,15 @@ pub(crate) enum Swatch {
     Bar(RGBAColor),
     Dot(RGBAColor),
     Shade,
+    /// Drawn by the chart itself, given the point where the swatch's left
+    /// edge meets the middle of its label's line.
+    Custom(SwatchFn),
     /// Text only (a note under the legend).
     None,
 }
+
+/// Draws a [`Swatch::Custom`].
+pub(crate) type SwatchFn = Box<dyn Fn(&Area<'_>, (i32, i32)) -> Result<(), ReportError>>;
 
 pub(crate) struct LegendItem {
     pub(crate) swatch: Swatch,
@@ -327,6 +352,10 @@ pub(crate) fn draw_legend(
                     style::FAULT_EDGE.stroke_width(2),
                 ))
                 .map_err(chart_err)?;
+                x0 + 24
+            }
+            Swatch::Custom(draw) => {
+                draw(area, (x0, y))?;
                 x0 + 24
             }
             Swatch::None => x0,

@@ -5,8 +5,8 @@ use plotters::prelude::*;
 
 use super::faults::{draw_faults, experiment_subtitle, fault_band, fault_legend, time_range};
 use super::{
-    chart_err, draw_empty_note, draw_legend, fmt_num, font, layout, render_png, short_meaning,
-    style, Area, Caption, LegendItem, Swatch,
+    chart_err, draw_empty_note, draw_legend, fmt_num, layout, mesh_style, render_png,
+    short_meaning, style, Area, Caption, LegendItem, Swatch,
 };
 use crate::model::result::ExperimentResult;
 use crate::model::verdict::Verdict;
@@ -86,19 +86,16 @@ fn draw_timeline(
         .y_label_area_size(80)
         .build_cartesian_2d(x.clone(), y.clone())
         .map_err(chart_err)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds since start")
-        .y_desc("record number")
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
-        .label_style(font(style::LABEL_SIZE))
-        .axis_desc_style(font(style::AXIS_DESC_SIZE))
-        .light_line_style(style::GRID)
-        .bold_line_style(style::GRID)
-        .max_light_lines(0)
-        .draw()
-        .map_err(chart_err)?;
+    mesh_style(
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("record number")
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v)),
+    )
+    .draw()
+    .map_err(chart_err)?;
 
     draw_faults(root, &mut chart, &r.faults, &x, &y)?;
 
