@@ -73,7 +73,7 @@ pub(super) async fn measure(
         let tag = format!("r{rep}");
         tracing::info!("sync-latency round {tag}");
         let topic = t.topic_with(&format!("sync-{tag}"), p).await?;
-        let produced = produce(&sync_spec, &bootstrap, &topic).await?;
+        let produced = produce(sync_spec, bootstrap, &topic).await?;
         let mut lat: Vec<f64> = produced
             .ledger
             .entries
@@ -100,8 +100,8 @@ pub(super) async fn measure(
             let topic = t.topic_with(&format!("psync-{tag}"), p).await?;
             let file = t.payload_file(&topic, sn, args.record_size)?;
             match run_perf(
-                &kafka_home,
-                &bootstrap,
+                kafka_home,
+                bootstrap,
                 &topic,
                 sn,
                 &file,
@@ -127,9 +127,9 @@ pub(super) async fn measure(
             let topic = t.topic_with(&format!("ksync-{tag}"), p).await?;
             let file = t.payload_file(&topic, sn, args.record_size)?;
             let one = [("queue.buffering.max.messages", "1")];
-            match run_kcat(&args.kcat, &bootstrap, &topic, &file, &client, &one).await {
+            match run_kcat(&args.kcat, bootstrap, &topic, &file, client, &one).await {
                 Ok(wall) => {
-                    let delivered = settle_watermark(&bootstrap, &topic, sn).await?;
+                    let delivered = settle_watermark(bootstrap, &topic, sn).await?;
                     if delivered != sn {
                         report.notes.push(format!(
                             "round {tag}: kcat (1 in queue) delivered {delivered} of {sn}"

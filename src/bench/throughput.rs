@@ -115,8 +115,8 @@ pub(super) async fn measure(
 
         // The harness, async.
         let topic = t.topic_with(&format!("async-{tag}"), p).await?;
-        let produced = produce(&async_spec, &bootstrap, &topic).await?;
-        let delivered = settle_watermark(&bootstrap, &topic, n).await?;
+        let produced = produce(async_spec, bootstrap, &topic).await?;
+        let delivered = settle_watermark(bootstrap, &topic, n).await?;
         let acked = produced.ledger.count(Told::Acked) as u64;
         if acked != n {
             report.notes.push(format!(
@@ -137,8 +137,8 @@ pub(super) async fn measure(
 
         // The harness, fire-and-forget.
         let topic = t.topic_with(&format!("ff-{tag}"), p).await?;
-        let produced = produce(&ff_spec, &bootstrap, &topic).await?;
-        let delivered = settle_watermark(&bootstrap, &topic, n).await?;
+        let produced = produce(ff_spec, bootstrap, &topic).await?;
+        let delivered = settle_watermark(bootstrap, &topic, n).await?;
         if counted {
             ff_handed
                 .runs
@@ -155,9 +155,9 @@ pub(super) async fn measure(
         if kcat.error.is_none() {
             let topic = t.topic_with(&format!("kcat-{tag}"), p).await?;
             let file = t.payload_file(&topic, n, args.record_size)?;
-            match run_kcat(&args.kcat, &bootstrap, &topic, &file, &client, &[]).await {
+            match run_kcat(&args.kcat, bootstrap, &topic, &file, client, &[]).await {
                 Ok(wall) => {
-                    let delivered = settle_watermark(&bootstrap, &topic, n).await?;
+                    let delivered = settle_watermark(bootstrap, &topic, n).await?;
                     if delivered != n {
                         report.notes.push(format!(
                             "round {tag}: kcat delivered {delivered} of {n} records"
@@ -175,8 +175,7 @@ pub(super) async fn measure(
             if counted && kcat.error.is_none() {
                 let topic = t.topic(&format!("kcat1-{tag}")).await?;
                 let file = t.payload_file(&topic, 1, args.record_size)?;
-                if let Ok(wall) =
-                    run_kcat(&args.kcat, &bootstrap, &topic, &file, &client, &[]).await
+                if let Ok(wall) = run_kcat(&args.kcat, bootstrap, &topic, &file, client, &[]).await
                 {
                     kcat_fixed.push(wall);
                 }
@@ -188,9 +187,9 @@ pub(super) async fn measure(
         if perf.error.is_none() {
             let topic = t.topic_with(&format!("perf-{tag}"), p).await?;
             let file = t.payload_file(&topic, n, args.record_size)?;
-            match run_perf(&kafka_home, &bootstrap, &topic, n, &file, -1, &java_client).await {
+            match run_perf(kafka_home, bootstrap, &topic, n, &file, -1, java_client).await {
                 Ok(out) => {
-                    let delivered = settle_watermark(&bootstrap, &topic, n).await?;
+                    let delivered = settle_watermark(bootstrap, &topic, n).await?;
                     if delivered != n {
                         report.notes.push(format!(
                             "round {tag}: ProducerPerformance delivered {delivered} of {n} records"
@@ -214,9 +213,9 @@ pub(super) async fn measure(
         if perf_batch.error.is_none() {
             let topic = t.topic_with(&format!("perfb-{tag}"), p).await?;
             let file = t.payload_file(&topic, n, args.record_size)?;
-            match run_perf(&kafka_home, &bootstrap, &topic, n, &file, -1, &java_batch).await {
+            match run_perf(kafka_home, bootstrap, &topic, n, &file, -1, &java_batch).await {
                 Ok(out) => {
-                    let delivered = settle_watermark(&bootstrap, &topic, n).await?;
+                    let delivered = settle_watermark(bootstrap, &topic, n).await?;
                     if counted {
                         perf_batch.runs.push(out.records_per_sec);
                         perf_batch.delivered.push(delivered);

@@ -14,7 +14,6 @@ pub fn file_stem(outcome: &CompareOutcome) -> String {
 }
 
 /// Writes the CSV and the PNG into the new run's folder (atomically) and
-
 /// records their paths in `outcome.written`.
 pub fn write_reports(outcome: &mut CompareOutcome) -> Result<(), ReportError> {
     let stem = file_stem(outcome);

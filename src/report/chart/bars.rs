@@ -30,6 +30,9 @@ pub(crate) enum ValueLabels {
     None,
 }
 
+/// A rectangle's corners in pixels: top left, bottom right.
+pub(crate) type Corners = ((i32, i32), (i32, i32));
+
 /// Room under the plot for the groups' labels.
 const X_LABEL_AREA: u32 = 56;
 /// Room left of the plot for the y axis' labels.
@@ -135,7 +138,7 @@ pub(crate) fn draw_bar(
     (x0, x1): (f64, f64),
     h: f64,
     fill: RGBColor,
-) -> Result<((i32, i32), (i32, i32)), ReportError> {
+) -> Result<Corners, ReportError> {
     chart
         .draw_series(std::iter::once(Rectangle::new(
             [(x0, 0.0), (x1, h)],
