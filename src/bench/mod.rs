@@ -24,6 +24,23 @@
 //!
 //! The bench measures and reports; it never asserts a target. Figures and
 //! their explanation: `BENCHMARKS.md`.
+//!
+//! [`throughput`] and [`latency`] measure on the broker (what they share is
+//! in [`on_broker`]) against [`kcat`] and [`perf`] (ProducerPerformance);
+//! [`verify_bench`] times the verifier; [`targets`] and [`render`] turn the
+//! figures into the report, with the helpers of [`stats`].
+//!
+//! [`produce::produce`]: crate::produce::produce
+//! [`verifier::verify`]: crate::verify::verifier::verify
+//! [`throughput`]: crate::bench::throughput
+//! [`latency`]: crate::bench::latency
+//! [`on_broker`]: crate::bench::on_broker
+//! [`kcat`]: crate::bench::kcat
+//! [`perf`]: crate::bench::perf
+//! [`verify_bench`]: mod@crate::bench::verify_bench
+//! [`targets`]: crate::bench::targets
+//! [`render`]: mod@crate::bench::render
+//! [`stats`]: crate::bench::stats
 
 pub mod kcat;
 pub mod latency;

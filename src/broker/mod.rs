@@ -1,4 +1,5 @@
-//! A real Apache Kafka broker, started, faulted and cleaned up by the harness.
+//! Stage 2: a real Apache Kafka broker, started, faulted and cleaned up by
+//! the harness.
 //!
 //! Two backends behind one type, [`Broker`]:
 //! - [`container`]: a container through testcontainers (the default), with
@@ -17,7 +18,23 @@
 //! only: the harness's own clients (probes, topic creation, read-back) use
 //! the direct `PLAINTEXT` listener ([`Broker::bootstrap`]) and see the
 //! broker, not the fault. The producer bootstraps from
-//! [`Broker::client_bootstrap`].
+//! [`Broker::client_bootstrap`]. The proxy itself is a Kafka-agnostic
+//! instrument, [`crate::infra::proxy`].
+//!
+//! [`engine`] finds or starts a container engine, [`probe`] tells when the
+//! broker answers, [`cleanup`] removes what killed runs left behind.
+//! (Clusters of brokers will land here.)
+//!
+//! [`Broker`]: crate::broker::Broker
+//! [`container`]: crate::broker::container
+//! [`process`]: crate::broker::process
+//! [`ChaosProxy`]: crate::infra::proxy::ChaosProxy
+//! [`Broker::set_network`]: crate::broker::Broker::set_network
+//! [`Broker::bootstrap`]: crate::broker::Broker::bootstrap
+//! [`Broker::client_bootstrap`]: crate::broker::Broker::client_bootstrap
+//! [`engine`]: crate::broker::engine
+//! [`probe`]: crate::broker::probe
+//! [`cleanup`]: crate::broker::cleanup
 
 pub mod cleanup;
 pub mod container;

@@ -4,6 +4,9 @@
 //! This is the only folder that prints (besides tracing logs) and, with
 //! `main.rs`, the only one that ends the process; the layers below return
 //! values and errors, and the runner emits events that [`console`] shows.
+//!
+//! [`main`]: crate::cmd::main
+//! [`console`]: crate::cmd::console
 
 pub mod bench;
 pub mod broker;

@@ -66,7 +66,7 @@ pub struct RunRef {
 pub struct ExperimentCounts {
     pub name: String,
     pub mode: String,
-    /// By name (see [`VerdictCounts::NAMES`]).
+    /// By name (see [`VerdictCounts::NAMES`](crate::model::verdict::VerdictCounts::NAMES)).
     pub counts: BTreeMap<String, u64>,
 }
 

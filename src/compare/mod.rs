@@ -2,16 +2,20 @@
 //! differences flagged, thresholds turned into violations.
 //!
 //! Experiments are matched by name. Thresholds given on the command line
-//! (`--max-increase lost=0`, `--max-decrease ok=10`, `--fail-on-change`)
-//! turn differences into violations (exit code 1, decided by
+//! (`--max-increase lost=0`, `--max-decrease ok=10`, `--fail-on-change`) turn
+//! differences into violations (exit code 1, decided by
 //! `crate::cmd::compare`). Without a threshold the comparison is a report
 //! only.
 //!
 //! [`load`] reads a run's `summary.json` (the only I/O here), [`diff`]
 //! compares two runs (pure), [`thresholds`] parses the limits and [`table`]
-//! renders the outcome as text. The comparison's CSV and chart are written
-//! by the report stage (`crate::report::compare`), into the new run's
-//! folder.
+//! renders the outcome as text. The comparison's CSV and chart are written by
+//! the report stage (`crate::report::compare`), into the new run's folder.
+//!
+//! [`load`]: crate::compare::load
+//! [`diff`]: crate::compare::diff
+//! [`thresholds`]: crate::compare::thresholds
+//! [`table`]: crate::compare::table
 
 pub mod diff;
 pub mod load;

@@ -1,13 +1,20 @@
 //! Stage 4: the application under test, producing the experiment's records.
 //!
-//! [`produce`] runs the spec's mode until the application ends and hands
-//! back the [`Ledger`](crate::model::ledger::Ledger) of what it was told:
-//! the built-in rdkafka modes ([`modes`]: fire-and-forget, sync, async,
-//! idempotent, transactional) or a program of the spec's own that speaks
-//! the line protocol of `docs/external-producers.md` ([`external`]). Both
-//! take a [`ProduceJob`] and report each record sent to a [`SendObserver`]
-//! (the runner injects the fault from there). [`payload`] is what every
-//! record carries.
+//! [`produce`] runs the spec's mode until the application ends and hands back
+//! the [`Ledger`] of what it was told: the built-in rdkafka modes ([`modes`]:
+//! fire-and-forget, sync, async, idempotent, transactional) or a program of
+//! the spec's own that speaks the line protocol of
+//! `docs/external-producers.md` ([`external`]). Both take a [`ProduceJob`]
+//! and report each record sent to a [`SendObserver`] (the runner injects the
+//! fault from there). [`payload`] is what every record carries.
+//!
+//! [`produce`]: crate::produce::produce
+//! [`Ledger`]: crate::model::ledger::Ledger
+//! [`modes`]: crate::produce::modes
+//! [`external`]: crate::produce::external
+//! [`ProduceJob`]: crate::produce::ProduceJob
+//! [`SendObserver`]: crate::produce::SendObserver
+//! [`payload`]: crate::produce::payload
 
 pub mod external;
 pub mod job;

@@ -1,8 +1,10 @@
-//! Reports: what a run leaves on disk.
+//! Stage 6: every file and every picture a run leaves on disk (and those of
+//! `kafka-chaos compare`).
 //!
 //! As in hyperfine's exporters, every exporter here is a pure function that
-//! returns bytes ([`csv`], [`json`], [`chart`]); one manager, [`RunFolder`],
-//! writes them, atomically, into the run's own folder under `results/`:
+//! returns bytes ([`csv`], [`json`], [`junit`], [`chart`]); one manager,
+//! [`RunFolder`], writes them, atomically, into the run's own folder under
+//! `results/`:
 //!
 //! ```text
 //! results/<run_id>/            (or <run_id>-2, -3… : never overwritten)
@@ -16,8 +18,18 @@
 //!   <name>.latency.png         send-to-report latency (when any was reported)
 //! ```
 //!
-//! The summary files are rewritten after every experiment, so the results
-//! of finished experiments survive a later failure.
+//! The summary files are rewritten after every experiment, so the results of
+//! finished experiments survive a later failure.
+//!
+//! A comparison of two runs ([`compare`]) writes `compare-<old run id>.csv`
+//! and `.png` into the newer run's folder the same way.
+//!
+//! [`csv`]: crate::report::csv
+//! [`json`]: crate::report::json
+//! [`junit`]: crate::report::junit
+//! [`chart`]: crate::report::chart
+//! [`RunFolder`]: crate::report::RunFolder
+//! [`compare`]: crate::report::compare
 
 pub mod chart;
 pub mod compare;

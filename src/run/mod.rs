@@ -2,9 +2,14 @@
 //!
 //! [`run`] starts the broker, creates the run folder, runs every spec with
 //! [`run_experiment`] (the phases of one experiment), writes each finished
-//! experiment's results before the next one starts, and removes the broker
-//! at the end, on error and on interruption. Like nextest's runner it never
+//! experiment's results before the next one starts, and removes the broker at
+//! the end, on error and on interruption. Like nextest's runner it never
 //! prints: it emits [`Event`]s to a [`Reporter`].
+//!
+//! [`run`]: crate::run::run
+//! [`run_experiment`]: crate::run::run_experiment
+//! [`Event`]: crate::run::Event
+//! [`Reporter`]: crate::run::Reporter
 
 pub mod events;
 pub mod experiment;

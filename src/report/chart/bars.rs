@@ -3,7 +3,7 @@
 //! behind the run's `comparison.png` ([`super::comparison`]) and the
 //! run-vs-run `compare-<old>.png` ([`super::compare`]).
 //!
-//! [`BarScale`] decides how the values are written and how high the y axis
+//! `BarScale` decides how the values are written and how high the y axis
 //! goes so that they fit, then draws the axes; the charts draw their bars
 //! in its coordinates (group `i` spans `i..i + 1`) with the helpers below.
 

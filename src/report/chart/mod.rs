@@ -10,8 +10,9 @@
 //! plotters' bitmap backend encodes PNG only to a path, so a chart is drawn
 //! to a file in a private temporary folder and read back.
 //!
-//! One file per chart: [`comparison`], [`timeline`], [`latency`]; the fault
-//! windows the per-experiment charts shade are drawn by [`faults`].
+//! One file per chart: [`comparison`], [`timeline`], [`latency`] and the
+//! run-vs-run [`compare`]; the two bar charts share [`bars`], the two
+//! per-experiment charts the fault windows of [`faults`].
 
 pub mod bars;
 pub mod compare;
