@@ -109,7 +109,10 @@ impl ExperimentDiff {
         self.rows.iter().filter(|r| r.changed()).count()
     }
 
-    pub fn violations_of<'a>(&'a self, count: &'a str) -> impl Iterator<Item = &'a Violation> + 'a {
+    pub(crate) fn violations_of<'a>(
+        &'a self,
+        count: &'a str,
+    ) -> impl Iterator<Item = &'a Violation> + 'a {
         self.violations
             .iter()
             .filter(move |v| v.count == Some(count))

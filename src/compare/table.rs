@@ -183,7 +183,7 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
     s
 }
 
-pub fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

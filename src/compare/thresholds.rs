@@ -34,7 +34,7 @@ impl Thresholds {
     }
 
     /// Whether a threshold names `count`.
-    pub fn names(&self, count: &str) -> bool {
+    pub(crate) fn names(&self, count: &str) -> bool {
         self.max_increase
             .iter()
             .chain(&self.max_decrease)
