@@ -1,0 +1,144 @@
+//! One KRaft node of a cluster, on either backend, behind one type.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::container::{ContainerImage, ContainerNode};
+use super::process::{KafkaHome, ProcessNode};
+use super::{BrokerConfig, BrokerError, BrokerState};
+
+/// What a backend needs to start one node.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub id: i32,
+    /// Every server property but `log.dirs`, which the backend sets.
+    pub properties: BTreeMap<String, String>,
+    /// The node's direct client port (names its container and pidfile).
+    pub client_port: u16,
+    /// Every port the node binds: each must be free on (re)start.
+    pub ports: Vec<u16>,
+    /// A host folder to keep the node's log in (e.g. a mount that loses
+    /// unsynced writes); `None`: the backend's own, removed with the node.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl NodePlan {
+    /// The properties with `log.dirs` set to where the backend keeps data.
+    pub fn properties(&self, log_dirs: &str) -> BTreeMap<String, String> {
+        let mut p = self.properties.clone();
+        p.insert("log.dirs".into(), log_dirs.to_string());
+        p
+    }
+}
+
+/// How a backend runs nodes, resolved once per cluster.
+#[derive(Clone)]
+pub enum Runtime {
+    Container(ContainerImage),
+    Process(KafkaHome),
+}
+
+impl Runtime {
+    pub async fn resolve(cfg: &BrokerConfig) -> Result<Runtime, BrokerError> {
+        Ok(match cfg.backend {
+            super::Backend::Container => Runtime::Container(ContainerImage::resolve(cfg).await?),
+            super::Backend::Process => Runtime::Process(KafkaHome::resolve(cfg)?),
+        })
+    }
+
+    /// The Kafka version the nodes will run.
+    pub fn kafka_version<'a>(&'a self, cfg: &'a BrokerConfig) -> &'a str {
+        match self {
+            Runtime::Container(_) => &cfg.kafka_version,
+            Runtime::Process(k) => &k.version,
+        }
+    }
+}
+
+/// One node.
+pub enum Node {
+    Container(Box<ContainerNode>),
+    Process(Box<ProcessNode>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $n:ident => $e:expr) => {
+        match $self {
+            Node::Container($n) => $e,
+            Node::Process($n) => $e,
+        }
+    };
+}
+
+impl Node {
+    /// Starts the node (without waiting for it to be ready).
+    pub async fn start(
+        cfg: &BrokerConfig,
+        runtime: &Runtime,
+        plan: &NodePlan,
+    ) -> Result<Node, BrokerError> {
+        Ok(match runtime {
+            Runtime::Container(image) => {
+                Node::Container(Box::new(ContainerNode::start(cfg, image, plan).await?))
+            }
+            Runtime::Process(home) => {
+                Node::Process(Box::new(ProcessNode::start(cfg, home, plan).await?))
+            }
+        })
+    }
+
+    /// Image (container) or Kafka home (process).
+    pub fn source(&self) -> String {
+        dispatch!(self, n => n.source())
+    }
+
+    pub fn version(&self) -> &str {
+        dispatch!(self, n => n.version())
+    }
+
+    /// Container id or process id.
+    pub fn id_string(&self) -> String {
+        dispatch!(self, n => n.id_string())
+    }
+
+    pub fn state(&self) -> BrokerState {
+        dispatch!(self, n => n.state())
+    }
+
+    /// Graceful stop: SIGTERM, then wait for the exit.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.stop().await)
+    }
+
+    /// Hard kill: SIGKILL.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.kill().await)
+    }
+
+    /// Freezes the node; its connections stay open.
+    pub async fn pause(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.pause().await)
+    }
+
+    pub async fn resume(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.resume().await)
+    }
+
+    /// Starts a stopped node again with its data and addresses (without
+    /// waiting for readiness).
+    pub async fn start_again(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.start_again().await)
+    }
+
+    pub async fn log_tail(&self, lines: usize) -> String {
+        dispatch!(self, n => n.log_tail(lines).await)
+    }
+
+    /// Stops the node and removes what it left (never fails).
+    pub async fn remove(self) {
+        match self {
+            Node::Container(n) => n.remove().await,
+            Node::Process(n) => n.remove().await,
+        }
+    }
+}
