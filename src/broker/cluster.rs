@@ -382,14 +382,19 @@ impl Broker {
         probe::create_topic(&self.bootstrap, topic, partitions, replicas, configs).await
     }
 
-    /// Asks every running node in turn until one answers.
+    /// Asks every running node in turn until one answers — nodes cut off
+    /// from the others last, since an isolated leader keeps reporting
+    /// itself as the leader.
     async fn ask<T, F, Fut>(&self, what: &str, f: F) -> Result<T, BrokerError>
     where
         F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, super::wire::WireError>>,
     {
         let mut last = String::from("no running node");
-        for id in self.ids_in(BrokerState::Running) {
+        let isolated = self.isolated();
+        let mut order = self.ids_in(BrokerState::Running);
+        order.sort_by_key(|id| isolated.contains(id));
+        for id in order {
             let Some(addr) = self.node_bootstrap(id) else {
                 continue;
             };

@@ -48,7 +48,14 @@ pub async fn run_experiment(
     // 1. A fresh topic.
     let t = Instant::now();
     broker.set_network(NetworkMode::Pass);
-    broker.create_topic(topic, spec.partitions).await?;
+    broker
+        .create_topic_with(
+            topic,
+            spec.partitions,
+            spec.replication_factor,
+            &spec.topic_configs,
+        )
+        .await?;
     phases.broker_start += t.elapsed().as_secs_f64();
     // The harness reads back directly; the producer goes through the chaos
     // proxy, where network faults happen.
@@ -72,6 +79,8 @@ pub async fn run_experiment(
     let fault_after = spec.fault_after;
     let kind = spec.fault;
     let the_fault = fault::Fault::of(spec);
+    let target = spec.target;
+    let mut draws = crate::chaos::target::Draws::new(spec.seed);
     let heal_plan = spec.heal;
     let ready_timeout = cfg.ready_timeout;
     let fault_side = async {
@@ -80,8 +89,14 @@ pub async fn run_experiment(
         if kind == FaultKind::None || trigger_rx.await.is_err() {
             return (Ok::<(), BrokerError>(()), window, recovery);
         }
+        let resolved = match crate::chaos::target::resolve(broker, topic, target, &mut draws).await
+        {
+            Ok(r) => r,
+            Err(e) => return (Err(e), window, recovery),
+        };
+        let the_fault = the_fault.on(resolved.nodes);
         let start = origin.elapsed().as_secs_f64();
-        if let Err(e) = fault::inject(broker, the_fault).await {
+        if let Err(e) = fault::inject(broker, &the_fault).await {
             return (Err(e), window, recovery);
         }
         let _ = note_tx.send(Event::FaultInjected {
@@ -97,12 +112,12 @@ pub async fn run_experiment(
         });
         match heal_plan {
             Heal::After(d) => tokio::time::sleep(d).await,
-            Heal::WhenProducerEnds => {
+            Heal::WhenProducerEnds | Heal::WithNextFault => {
                 let _ = ended_rx.await;
             }
         }
         let heal_start = Instant::now();
-        let healed = fault::heal(broker, the_fault, ready_timeout).await;
+        let healed = fault::heal(broker, &the_fault, ready_timeout).await;
         recovery = heal_start.elapsed().as_secs_f64();
         if healed.is_ok() {
             let end = origin.elapsed().as_secs_f64();

@@ -5,7 +5,9 @@
 //! settings. Unknown keys are refused with the file and key named, and every
 //! spec is checked completely before any broker starts.
 
+pub mod cluster;
 pub mod external;
+pub mod faults;
 pub mod kinds;
 
 use std::collections::BTreeMap;
@@ -14,7 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use kinds::{FaultKind, Heal, Mode, Profile};
+pub use faults::FaultStep;
+pub use kinds::{FaultKind, Heal, Mode, Profile, Target};
 
 /// A spec that cannot be used, with the file and the field named.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,8 @@ pub struct QuickOverrides {
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub client: BTreeMap<String, toml::Value>,
+    /// Replaces the `[[faults]]` sequence.
+    pub faults: Option<Vec<faults::RawStep>>,
 }
 
 /// A spec as written in the file.
@@ -67,8 +72,18 @@ struct RawSpec {
     payload_bytes: usize,
     #[serde(default)]
     seed: u64,
+    /// 1 to 5 KRaft nodes.
+    brokers: Option<usize>,
+    /// Replicas of the experiment's topic (default: min(3, brokers)).
+    replication_factor: Option<usize>,
+    /// Kafka properties, passed through (broker ones to every node, topic
+    /// ones to the experiment's topic).
+    #[serde(default)]
+    broker: BTreeMap<String, toml::Value>,
     #[serde(default = "default_fault")]
     fault: FaultKind,
+    /// Which broker(s) the fault hits.
+    target: Option<Target>,
     fault_after: Option<u64>,
     downtime: Option<Heal>,
     /// fault = "latency": the delay added to each direction.
@@ -84,6 +99,9 @@ struct RawSpec {
     external: Option<external::RawExternal>,
     #[serde(default)]
     client: BTreeMap<String, toml::Value>,
+    /// A sequence of faults instead of `fault`.
+    #[serde(default)]
+    faults: Vec<faults::RawStep>,
     #[serde(default)]
     quick: QuickOverrides,
     #[serde(default)]
@@ -111,7 +129,20 @@ pub struct ExperimentSpec {
     pub partitions: i32,
     pub payload_bytes: usize,
     pub seed: u64,
+    /// KRaft nodes of the cluster (1 for a single broker).
+    pub brokers: usize,
+    /// Replicas of the experiment's topic.
+    pub replication_factor: usize,
+    /// Broker properties of the spec's `[broker]` table (every node).
+    pub broker_properties: BTreeMap<String, String>,
+    /// Topic configs of the spec's `[broker]` table (the experiment's topic).
+    pub topic_configs: BTreeMap<String, String>,
+    /// Every fault, in order (empty for none). The fields below describe
+    /// the first one, as reports and the single-fault form show it.
+    pub faults: Vec<FaultStep>,
     pub fault: FaultKind,
+    /// The first fault's target.
+    pub target: Target,
     /// The fault is injected right after this many records were sent.
     pub fault_after: u64,
     pub heal: Heal,
@@ -225,71 +256,74 @@ impl ExperimentSpec {
         if raw.partitions < 1 {
             return Err(invalid("field `partitions` must be at least 1".into()));
         }
-        let (fault_after, heal) = match raw.fault {
-            FaultKind::None => {
-                if fault_after.is_some() || downtime.is_some() {
-                    return Err(invalid(
-                        "fields `fault_after` and `downtime` need a `fault` other than \"none\""
-                            .into(),
-                    ));
-                }
-                (records, Heal::After(Duration::ZERO))
-            }
-            _ => {
-                let after = fault_after.ok_or_else(|| {
-                    invalid(format!(
-                        "field `fault_after` is required with fault = \"{}\"",
-                        raw.fault
-                    ))
-                })?;
-                if after > records {
-                    return Err(invalid(format!(
-                        "field `fault_after` ({after}) is larger than `records` ({records})"
-                    )));
-                }
-                if raw.fault.is_bounce() {
-                    // The restart follows at once; a downtime would make it
-                    // the matching *_shutdown fault.
-                    match downtime {
-                        None => (after, Heal::After(Duration::ZERO)),
-                        Some(Heal::After(d)) if d.is_zero() => (after, Heal::After(d)),
-                        Some(_) => return Err(invalid(format!(
-                            "field `downtime` must be left out (or \"0s\") with fault = \"{}\": the broker restarts at once; use fault = \"{}\" for a downtime",
-                            raw.fault,
-                            if raw.fault == FaultKind::CleanBounce {
-                                "clean_shutdown"
-                            } else {
-                                "hard_shutdown"
-                            }
-                        ))),
-                    }
-                } else {
-                    let heal = downtime.ok_or_else(|| {
-                        invalid(format!(
-                            "field `downtime` is required with fault = \"{}\" (a duration, or \"until-producer-ends\")",
-                            raw.fault
-                        ))
-                    })?;
-                    (after, heal)
-                }
-            }
+        let mut broker_raw = BTreeMap::new();
+        for (k, v) in &raw.broker {
+            let v = value_to_string(v).map_err(|m| invalid(format!("field `broker.{k}` {m}")))?;
+            broker_raw.insert(k.clone(), v);
+        }
+        let cluster =
+            cluster::check(raw.brokers, raw.replication_factor, &broker_raw).map_err(invalid)?;
+        let raw_steps = match (profile, &raw.quick.faults) {
+            (Profile::Quick, Some(q)) => q.clone(),
+            _ => raw.faults.clone(),
         };
-        let latency = match (raw.fault, raw.latency) {
-            (FaultKind::Latency, None) => {
+        let steps = if !raw_steps.is_empty() {
+            if raw.fault != FaultKind::None
+                || raw.target.is_some()
+                || fault_after.is_some()
+                || downtime.is_some()
+                || raw.latency.is_some()
+            {
                 return Err(invalid(
-                    "field `latency` is required with fault = \"latency\" (the delay added to each direction, e.g. \"300ms\")".into(),
-                ))
+                    "use either `[[faults]]` or the single-fault fields (`fault`, `target`, `fault_after`, `downtime`, `latency`), not both".into(),
+                ));
             }
-            (FaultKind::Latency, Some(d)) if d.is_zero() => {
-                return Err(invalid("field `latency` must be more than 0".into()))
+            faults::check_steps(&raw_steps, records, cluster.brokers).map_err(invalid)?
+        } else if raw.fault == FaultKind::None {
+            if fault_after.is_some() || downtime.is_some() {
+                return Err(invalid(
+                    "fields `fault_after` and `downtime` need a `fault` other than \"none\"".into(),
+                ));
             }
-            (FaultKind::Latency, Some(d)) => Some(d),
-            (other, Some(_)) => {
-                return Err(invalid(format!(
-                    "field `latency` applies to fault = \"latency\" only, not \"{other}\""
-                )))
+            if raw.latency.is_some() {
+                return Err(invalid(
+                    "field `latency` applies to fault = \"latency\" only, not \"none\"".into(),
+                ));
             }
-            (_, None) => None,
+            if raw.target.is_some() {
+                return Err(invalid(
+                    "field `target` needs a `fault` other than \"none\"".into(),
+                ));
+            }
+            Vec::new()
+        } else {
+            let step = faults::check_step(
+                raw.fault,
+                raw.target,
+                fault_after,
+                downtime,
+                raw.latency,
+                records,
+                cluster.brokers,
+                &faults::FieldNames::top(),
+            )
+            .map_err(invalid)?;
+            if step.heal == Heal::WithNextFault {
+                return Err(invalid(
+                    "field `downtime` = \"until-next-fault\" needs a `[[faults]]` sequence with a fault after it".into(),
+                ));
+            }
+            vec![step]
+        };
+        let (fault, target, fault_after, heal, latency) = match steps.first() {
+            Some(f) => (f.kind, f.target, f.after, f.heal, f.latency),
+            None => (
+                FaultKind::None,
+                Target::All,
+                records,
+                Heal::After(Duration::ZERO),
+                None,
+            ),
         };
         let sync_timeout = timeout.unwrap_or(Duration::from_secs(10));
         if sync_timeout.is_zero() {
@@ -382,7 +416,13 @@ impl ExperimentSpec {
             partitions: raw.partitions,
             payload_bytes: raw.payload_bytes,
             seed: raw.seed,
-            fault: raw.fault,
+            brokers: cluster.brokers,
+            replication_factor: cluster.replication_factor,
+            broker_properties: cluster.broker_properties,
+            topic_configs: cluster.topic_configs,
+            faults: steps,
+            fault,
+            target,
             fault_after,
             heal,
             latency,

@@ -304,7 +304,7 @@ fn default_time_limit(job: &ProduceJob<'_>) -> Duration {
     let spec = job.spec;
     let downtime = match spec.heal {
         Heal::After(d) => d,
-        Heal::WhenProducerEnds => Duration::ZERO,
+        Heal::WhenProducerEnds | Heal::WithNextFault => Duration::ZERO,
     };
     let per_record = spec.pause + spec.sync_timeout;
     let records = u32::try_from(spec.records).unwrap_or(u32::MAX);
