@@ -19,15 +19,7 @@ use super::{
     choose_port, free_port_except, probe, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
 };
 use crate::infra::proxy::NetworkMode;
-
-/// The log end offset of one replica.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ReplicaEnd {
-    pub partition: i32,
-    pub node: i32,
-    /// `None` when the node could not be asked (it was down).
-    pub log_end_offset: Option<i64>,
-}
+pub use crate::model::result::ReplicaEnd;
 
 /// A running cluster of one or more nodes.
 pub struct Broker {

@@ -3,19 +3,10 @@
 //! experiment's partition 0, its followers, the active KRaft controller, a
 //! node by id, every node, or one drawn from the spec's seed.
 
-use serde::{Deserialize, Serialize};
-
 use crate::broker::wire::PartitionState;
 use crate::broker::{Broker, BrokerError, BrokerState};
+pub use crate::model::result::Leadership;
 use crate::spec::Target;
-
-/// A partition's leadership at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Leadership {
-    /// The leader's node id (-1: none).
-    pub leader: i32,
-    pub epoch: i32,
-}
 
 /// What a target resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +93,17 @@ pub async fn resolve(
                     )));
                 }
                 vec![p.leader]
+            }
+            Target::Isr => {
+                let p = p0.ok_or_else(|| no_partition(topic))?;
+                if p.isr.is_empty() {
+                    return Err(BrokerError::Admin(format!(
+                        "{topic} partition 0 has an empty ISR"
+                    )));
+                }
+                let mut isr = p.isr.clone();
+                isr.sort_unstable();
+                isr
             }
             Target::Follower | Target::Followers => {
                 let p = p0.ok_or_else(|| no_partition(topic))?;

@@ -47,12 +47,21 @@ impl Console {
 impl Reporter for Console {
     fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::BrokerStarting { backend } => {
-                self.line(&format!("starting a Kafka broker ({backend} backend)…"))
+            Event::BrokerStarting { backend, brokers } => {
+                if brokers > 1 {
+                    self.line(&format!(
+                        "starting a {brokers}-node Kafka cluster ({backend} backend)…"
+                    ))
+                } else {
+                    self.line(&format!("starting a Kafka broker ({backend} backend)…"))
+                }
             }
             Event::BrokerReady { info, seconds } => self.line(&format!(
-                "broker ready at {} in {seconds:.1} s (Kafka {}, {})",
-                info.bootstrap, info.kafka_version, info.source
+                "{} ready at {} in {seconds:.1} s (Kafka {}, {})",
+                if info.brokers > 1 { "cluster" } else { "broker" },
+                info.bootstrap,
+                info.kafka_version,
+                info.source
             )),
             Event::RunFolder { path } => self.line(&format!("results go to {}", path.display())),
             Event::ExperimentStarted { index, total, spec } => {

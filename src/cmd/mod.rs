@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use self::broker::BrokerArgs;
+use self::broker::BrokerCommandArgs;
 use self::experiment::ExperimentArgs;
 use self::list::ListArgs;
 use self::output::{err_line, fail};
@@ -100,7 +100,7 @@ pub enum Command {
     /// ProducerPerformance on the same broker (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
     /// Start a broker and keep it until Ctrl+C (to explore by hand).
-    Broker(BrokerArgs),
+    Broker(BrokerCommandArgs),
     /// Remove brokers (containers and processes) left by runs that were
     /// killed before they could clean up.
     Cleanup,

@@ -10,8 +10,16 @@ use serde::{Deserialize, Serialize};
 use crate::model::ledger::Ledger;
 use crate::model::verdict::Verification;
 
+/// A partition's leadership at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leadership {
+    /// The leader's node id (-1: none).
+    pub leader: i32,
+    pub epoch: i32,
+}
+
 /// A window during which a fault was in force (for shading in charts).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
     /// Fault kind, e.g. `hard_shutdown`.
     pub kind: String,
@@ -22,6 +30,73 @@ pub struct FaultWindow {
     pub end: Option<f64>,
     /// The number of records sent when the fault was injected.
     pub after_records: u64,
+    /// The target as the spec names it (`leader`, `broker:2`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// The node(s) hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<i32>,
+    /// Partition 0's leader and epoch just before the injection…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_before: Option<Leadership>,
+    /// …and once the fault was healed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_after: Option<Leadership>,
+}
+
+/// One partition of the experiment's topic after the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionAfter {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// The log end offset of one replica after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaEnd {
+    pub partition: i32,
+    pub node: i32,
+    /// `None` when the node could not be asked (it was down).
+    pub log_end_offset: Option<i64>,
+}
+
+/// The cluster an experiment ran on, and the state it left its topic in:
+/// after an unclean election the replicas' log ends diverge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFacts {
+    pub brokers: usize,
+    pub replication_factor: usize,
+    /// The spec's `[broker]` table (broker properties and topic configs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+    /// Seconds the read-back waited for every partition to have a leader
+    /// and a full ISR.
+    #[serde(default)]
+    pub in_sync_wait: f64,
+    /// Set when the ISR was not full when the read-back began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_in_sync: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionAfter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaEnd>,
+}
+
+impl Default for ClusterFacts {
+    fn default() -> Self {
+        ClusterFacts {
+            brokers: 1,
+            replication_factor: 1,
+            properties: BTreeMap::new(),
+            in_sync_wait: 0.0,
+            not_in_sync: None,
+            partitions: Vec::new(),
+            replicas: Vec::new(),
+        }
+    }
 }
 
 /// Wall time of each phase of an experiment, in seconds.
@@ -97,6 +172,9 @@ pub struct ExperimentResult {
     /// its client, exit status and protocol problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The cluster and its topic after the run.
+    #[serde(default)]
+    pub cluster: ClusterFacts,
 }
 
 /// Facts about the whole run, written beside the results.

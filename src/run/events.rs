@@ -15,6 +15,8 @@ use crate::spec::{ExperimentSpec, FaultKind};
 pub enum Event<'a> {
     BrokerStarting {
         backend: String,
+        /// How many nodes.
+        brokers: usize,
     },
     BrokerReady {
         info: &'a BrokerInfo,

@@ -7,7 +7,9 @@ use super::events::{Event, Reporter};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::chaos::fault;
 use crate::infra::proxy::NetworkMode;
-use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings};
+use crate::model::result::{
+    ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PartitionAfter, PhaseTimings,
+};
 use crate::produce::{self, ModeError, ProduceJob};
 use crate::report::ReportError;
 use crate::spec::{ExperimentSpec, FaultKind, Heal};
@@ -94,6 +96,7 @@ pub async fn run_experiment(
             Ok(r) => r,
             Err(e) => return (Err(e), window, recovery),
         };
+        let nodes = resolved.nodes.clone();
         let the_fault = the_fault.on(resolved.nodes);
         let start = origin.elapsed().as_secs_f64();
         if let Err(e) = fault::inject(broker, &the_fault).await {
@@ -109,6 +112,10 @@ pub async fn run_experiment(
             start,
             end: None,
             after_records: fault_after,
+            target: target.to_string(),
+            nodes,
+            leader_before: resolved.leadership,
+            leader_after: None,
         });
         match heal_plan {
             Heal::After(d) => tokio::time::sleep(d).await,
@@ -121,8 +128,10 @@ pub async fn run_experiment(
         recovery = heal_start.elapsed().as_secs_f64();
         if healed.is_ok() {
             let end = origin.elapsed().as_secs_f64();
+            let after = crate::chaos::target::leadership(broker, topic).await;
             if let Some(w) = window.as_mut() {
                 w.end = Some(end);
+                w.leader_after = after;
             }
             let _ = note_tx.send(Event::FaultHealed { kind, at: end });
         }
@@ -174,6 +183,7 @@ pub async fn run_experiment(
     });
     let t = Instant::now();
     broker.wait_ready(cfg.ready_timeout).await?;
+    let cluster = cluster_before_readback(broker, spec, topic).await;
     let read_timeout = Duration::from_secs(60 + spec.records / 10_000);
     let consumed = readback::read_topic(&bootstrap, topic, read_timeout).await?;
 
@@ -218,5 +228,61 @@ pub async fn run_experiment(
         phases,
         checks,
         notes: produced.notes,
+        cluster: cluster_after_readback(broker, topic, cluster).await,
     })
+}
+
+/// How long a read-back waits for every partition to have a leader and a
+/// full ISR before it reads anyway (and says so).
+const IN_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// On a cluster, waits (bounded) until every partition of the topic has a
+/// leader and a full ISR, so the read-back sees what the cluster settled on.
+async fn cluster_before_readback(
+    broker: &Broker,
+    spec: &ExperimentSpec,
+    topic: &str,
+) -> ClusterFacts {
+    let mut facts = ClusterFacts {
+        brokers: broker.brokers(),
+        replication_factor: spec.replication_factor,
+        properties: spec
+            .broker_properties
+            .iter()
+            .chain(&spec.topic_configs)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    if broker.brokers() > 1 {
+        match broker.wait_in_sync(topic, IN_SYNC_TIMEOUT).await {
+            Ok(waited) => facts.in_sync_wait = waited.as_secs_f64(),
+            Err((waited, state)) => {
+                facts.in_sync_wait = waited.as_secs_f64();
+                facts.not_in_sync = Some(state);
+            }
+        }
+    }
+    facts
+}
+
+/// Records each partition's leader and ISR, and each replica's log end.
+async fn cluster_after_readback(broker: &Broker, topic: &str, mut facts: ClusterFacts) -> ClusterFacts {
+    if let Ok(parts) = broker.partition_state(topic).await {
+        facts.partitions = parts
+            .into_iter()
+            .map(|p| PartitionAfter {
+                partition: p.partition,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas,
+                isr: p.isr,
+            })
+            .collect();
+    }
+    match broker.replica_ends(topic).await {
+        Ok(ends) => facts.replicas = ends,
+        Err(e) => tracing::debug!("replica ends of {topic}: {e}"),
+    }
+    facts
 }

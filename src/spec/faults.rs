@@ -172,7 +172,7 @@ pub fn check_step(
             ));
         }
     }
-    if brokers < 2 && matches!(target, Target::Follower | Target::Followers) {
+    if brokers < 2 && matches!(target, Target::Follower | Target::Followers | Target::Isr) {
         return Err(format!(
             "field `{}` = \"{target}\" needs `brokers` of 2 or more",
             names.target

@@ -135,6 +135,8 @@ pub enum Target {
     Follower,
     /// Every follower of partition 0.
     Followers,
+    /// Every in-sync replica of partition 0, leader included.
+    Isr,
     /// The active KRaft controller.
     Controller,
     /// The node with this id (1 to `brokers`).
@@ -151,6 +153,7 @@ impl fmt::Display for Target {
             Target::Leader => f.write_str("leader"),
             Target::Follower => f.write_str("follower"),
             Target::Followers => f.write_str("followers"),
+            Target::Isr => f.write_str("isr"),
             Target::Controller => f.write_str("controller"),
             Target::Broker(n) => write!(f, "broker:{n}"),
             Target::All => f.write_str("all"),
@@ -166,6 +169,7 @@ impl FromStr for Target {
             "leader" => Ok(Target::Leader),
             "follower" => Ok(Target::Follower),
             "followers" => Ok(Target::Followers),
+            "isr" => Ok(Target::Isr),
             "controller" => Ok(Target::Controller),
             "all" => Ok(Target::All),
             "random" => Ok(Target::Random),
@@ -176,7 +180,7 @@ impl FromStr for Target {
                 .map(Target::Broker)
                 .ok_or_else(|| {
                     format!(
-                        "unknown target `{other}` (expected leader, follower, followers, controller, broker:N, all or random)"
+                        "unknown target `{other}` (expected leader, follower, followers, isr, controller, broker:N, all or random)"
                     )
                 }),
         }
