@@ -17,7 +17,7 @@ use kafka_chaos::model::ledger::{Outcome, Told};
 use kafka_chaos::model::result::ExperimentResult;
 use kafka_chaos::model::verdict::Verdict;
 use kafka_chaos::produce::external;
-use kafka_chaos::produce::{self, ModeError, ProduceJob};
+use kafka_chaos::produce::{self, FaultGate, ModeError, ProduceJob};
 use kafka_chaos::run::{run_experiment, topic_name, Silent};
 use kafka_chaos::spec::external::venv_dir;
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
@@ -84,7 +84,8 @@ async fn python_fire_and_forget_loses_records_silently() {
     // broker is down; the exception is printed and ignored (exit status 0),
     // and __del__ tries once more. If a kafka-python upgrade changes that,
     // docs/external-producers.md must change with it.
-    let log = std::fs::read_to_string(external::log_path(&r.topic)).expect("stderr log");
+    let log = std::fs::read_to_string(external::log_path(&r.topic).expect("run directory"))
+        .expect("stderr log");
     assert!(
         log.contains("Exception ignored in atexit callback"),
         "{log}"
@@ -184,12 +185,16 @@ async fn a_failing_producer_with_bad_lines_is_recorded_not_fatal() {
     assert!(notes.contains("hello, not a protocol line"), "{notes}");
 }
 
+/// An open gate: these specs ask for no fault.
+static OPEN: std::sync::LazyLock<FaultGate> = std::sync::LazyLock::new(FaultGate::open);
+
 fn job<'a>(spec: &'a ExperimentSpec, topic: &'a str) -> ProduceJob<'a> {
     ProduceJob {
         spec,
         bootstrap: "127.0.0.1:9",
         topic,
         origin: Instant::now(),
+        gate: &OPEN,
     }
 }
 

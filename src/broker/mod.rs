@@ -407,9 +407,28 @@ impl Broker {
         dispatch!(self, b => b.stop().await)
     }
 
-    /// Hard kill: SIGKILL.
+    /// Hard kill: SIGKILL, then wait for exit.
     pub async fn kill(&mut self) -> Result<(), BrokerError> {
         dispatch!(self, b => b.kill().await)
+    }
+
+    /// The act of a graceful stop: SIGTERM delivered, without waiting.
+    /// The broker counts as stopped from here; [`Broker::await_exit`] waits
+    /// until it is gone.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, b => b.signal_stop().await)
+    }
+
+    /// The act of a hard kill: SIGKILL delivered, without waiting.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, b => b.signal_kill().await)
+    }
+
+    /// After [`Broker::signal_stop`] or [`Broker::signal_kill`]: waits until
+    /// the broker's process or container has exited (60 s after SIGTERM,
+    /// then SIGKILL; 10 s after SIGKILL). Returns whether it exited.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        dispatch!(self, b => b.await_exit().await)
     }
 
     /// Freezes the broker; its connections stay open.

@@ -44,13 +44,15 @@ impl Fault {
     }
 }
 
-/// Injects a fault. Returns once it is in force (the broker process has
-/// exited, or is frozen, or the network has changed).
-pub async fn inject(broker: &mut Broker, fault: Fault) -> Result<(), BrokerError> {
+/// Begins a fault: the act itself — SIGTERM or SIGKILL delivered, the
+/// broker frozen, the proxy switched. Returns as soon as it is done: the
+/// fault is in force from here (the producer may go on), though a stopped
+/// broker may still be on its way down ([`settle`]).
+pub async fn begin(broker: &mut Broker, fault: Fault) -> Result<(), BrokerError> {
     match fault.kind {
         FaultKind::None => Ok(()),
-        FaultKind::CleanShutdown | FaultKind::CleanBounce => broker.stop().await,
-        FaultKind::HardShutdown | FaultKind::HardBounce => broker.kill().await,
+        FaultKind::CleanShutdown | FaultKind::CleanBounce => broker.signal_stop().await,
+        FaultKind::HardShutdown | FaultKind::HardBounce => broker.signal_kill().await,
         FaultKind::Pause => broker.pause().await,
         FaultKind::NetworkCut => {
             broker.set_network(NetworkMode::Cut);
@@ -61,6 +63,29 @@ pub async fn inject(broker: &mut Broker, fault: Fault) -> Result<(), BrokerError
             Ok(())
         }
     }
+}
+
+/// After [`begin`]: waits until the fault has fully taken hold — the
+/// broker's process or container has exited (with the stop's timeouts and
+/// SIGKILL fallback). Returns whether the broker is now down or frozen
+/// (`false` for network faults, which leave it running, and for a broker
+/// that did not exit).
+pub async fn settle(broker: &mut Broker, fault: Fault) -> Result<bool, BrokerError> {
+    match fault.kind {
+        FaultKind::None | FaultKind::NetworkCut | FaultKind::Latency => Ok(false),
+        FaultKind::Pause => Ok(true),
+        FaultKind::CleanShutdown
+        | FaultKind::CleanBounce
+        | FaultKind::HardShutdown
+        | FaultKind::HardBounce => broker.await_exit().await,
+    }
+}
+
+/// [`begin`] and [`settle`] in one: returns once the fault has fully taken
+/// hold.
+pub async fn inject(broker: &mut Broker, fault: Fault) -> Result<(), BrokerError> {
+    begin(broker, fault).await?;
+    settle(broker, fault).await.map(|_| ())
 }
 
 /// Heals a fault and waits until the broker answers a produce probe. For

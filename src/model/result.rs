@@ -11,17 +11,35 @@ use crate::model::ledger::Ledger;
 use crate::model::verdict::Verification;
 
 /// A window during which a fault was in force (for shading in charts).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
     /// Fault kind, e.g. `hard_shutdown`.
     pub kind: String,
-    /// Seconds since the time origin when the fault was injected.
+    /// Seconds since the time origin when the fault was in force (its
+    /// injection had completed: the signal delivered, the broker frozen, the
+    /// network switched). The same as `injected_at`.
     pub start: f64,
     /// Seconds since the time origin when the broker was healthy again
     /// (`None` if it never came back).
     pub end: Option<f64>,
-    /// The number of records sent when the fault was injected.
+    /// The spec's `fault_after`: the record count the fault was asked for.
     pub after_records: u64,
+    /// Seconds since the time origin when the injection completed (the
+    /// signal was delivered, the pause done, the proxy switched).
+    #[serde(default)]
+    pub injected_at: f64,
+    /// Seconds since the time origin when the broker was down (its process
+    /// or container had exited) or frozen; `None` for network faults, and
+    /// when it did not settle.
+    #[serde(default)]
+    pub settled_at: Option<f64>,
+    /// Records handed to the client when the fault was in force.
+    #[serde(default)]
+    pub sent_at_injection: u64,
+    /// Records acknowledged to the client when the fault was in force
+    /// (delivery reports of success; an external producer's `ack` lines).
+    #[serde(default)]
+    pub acked_at_injection: u64,
 }
 
 /// Wall time of each phase of an experiment, in seconds.
@@ -35,8 +53,13 @@ pub struct PhaseTimings {
     pub outage: f64,
     /// From the heal until the broker answered a readiness probe.
     pub recovery: f64,
-    /// Reading the topic back and verifying.
+    /// Reading the topic back and verifying (including `settle_wait`).
     pub verification: f64,
+    /// Of `verification`: waiting until every partition's last stable
+    /// offset reached its high watermark (open transactions ended) before
+    /// the end of the read-back was fixed.
+    #[serde(default)]
+    pub settle_wait: f64,
     /// Writing the reports of this experiment.
     pub reporting: f64,
     /// Wall time of the whole experiment, topic creation to reports written
@@ -97,6 +120,24 @@ pub struct ExperimentResult {
     /// its client, exit status and protocol problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the experiment is NOT VERIFIED: it did not do what its spec asks
+    /// (a fault that did not happen, or landed late; a producer that stopped
+    /// early; a read-back that could not reach a stable end). Empty when
+    /// verified. See [`crate::model::integrity`].
+    #[serde(default)]
+    pub integrity: Vec<String>,
+}
+
+impl ExperimentResult {
+    /// The experiment did what its spec asks, so its verdicts are evidence.
+    pub fn verified(&self) -> bool {
+        self.integrity.is_empty()
+    }
+
+    /// The reasons it is not verified, in one line (empty when verified).
+    pub fn not_verified_reason(&self) -> String {
+        self.integrity.join("; ")
+    }
 }
 
 /// Facts about the whole run, written beside the results.

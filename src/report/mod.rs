@@ -316,6 +316,7 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            integrity: Vec::new(),
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -332,6 +333,7 @@ pub(crate) mod tests {
                 start: 0.25,
                 end: Some(3.0),
                 after_records: 3,
+                ..Default::default()
             }],
             phases: PhaseTimings {
                 broker_start: 1.0,
@@ -428,6 +430,7 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            integrity: Vec::new(),
             name: name.into(),
             mode: mode.into(),
             description: String::new(),
@@ -447,6 +450,7 @@ pub(crate) mod tests {
                 start: fault_at,
                 end: Some(heal_at),
                 after_records: 150,
+                ..Default::default()
             }],
             phases: PhaseTimings {
                 broker_start: 2.0,

@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod experiment;
+pub mod faults;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,8 +1,10 @@
 //! Running an external producer: the child process, started with the
-//! experiment in `KAFKA_CHAOS_*` variables, watched line by line, killed at
-//! its time limit or when the experiment ends.
+//! experiment in `KAFKA_CHAOS_*` variables, watched line by line (each line
+//! bounded, [`super::lines`]), stopped (SIGSTOP) at the fault gate's trigger
+//! points until the fault is in force, killed at its time limit or when the
+//! experiment ends.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,22 +13,36 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::lines::{read_line_bounded, LineRead, MAX_LINE_BYTES};
 use super::protocol::{Tracker, PROTOCOL_VERSION};
+use crate::produce::gate::FaultGate;
 use crate::produce::job::{ExternalError, ProduceJob, Produced, SendObserver};
 use crate::spec::Heal;
 
-/// Kills the producer's process group unless it has already been reaped.
+/// After the producer's group was killed at its time limit: how long the
+/// harness still waits for its stdout to close. A process that left the
+/// group (`setsid`) may hold it open for ever.
+pub const EOF_WAIT_AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// At a trigger point, after SIGSTOP: time for the reader to drain what the
+/// producer wrote before it stopped.
+const DRAIN: Duration = Duration::from_millis(20);
+
+/// Signals the producer's process group unless its leader has been reaped
+/// (then the group id may belong to someone else); kills it when dropped.
 struct Group {
     pgid: nix::unistd::Pid,
     reaped: Arc<AtomicBool>,
 }
 
 impl Group {
+    /// Sends `signal` to the whole group (a wrapper script's children too).
+    fn signal(&self, signal: Signal) -> bool {
+        !self.reaped.load(Ordering::SeqCst) && nix::sys::signal::killpg(self.pgid, signal).is_ok()
+    }
+
     fn kill(&self) {
-        if !self.reaped.load(Ordering::SeqCst) {
-            // The process group: a wrapper script's children go too.
-            let _ = nix::sys::signal::killpg(self.pgid, Signal::SIGKILL);
-        }
+        let _ = self.signal(Signal::SIGKILL);
     }
 }
 
@@ -40,7 +56,11 @@ impl Drop for Group {
 
 enum Msg {
     Line(f64, String),
+    TooLong(usize, Vec<u8>),
     ReadError(String),
+    /// stdout closed.
+    Eof,
+    /// The producer exited (reaped).
     Exit(f64, std::io::Result<ExitStatus>),
 }
 
@@ -58,11 +78,11 @@ fn tail(path: &Path, max: usize) -> String {
     lines[lines.len().saturating_sub(max)..].join("\n")
 }
 
-/// Where the producer's stderr goes: `$TMPDIR/kafka-chaos/<topic>.stderr.log`.
-pub fn log_path(topic: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join("kafka-chaos")
-        .join(format!("{topic}.stderr.log"))
+/// Where the producer's stderr goes: `<topic>.stderr.log` in the process's
+/// private run directory ([`crate::infra::rundir`]), removed with it unless
+/// it is kept (`experiment --keep-run-dir`).
+pub fn log_path(topic: &str) -> std::io::Result<PathBuf> {
+    Ok(crate::infra::rundir::path()?.join(format!("{topic}.stderr.log")))
 }
 
 fn describe(status: &ExitStatus) -> String {
@@ -79,6 +99,46 @@ fn describe(status: &ExitStatus) -> String {
     }
 }
 
+/// What the harness has learned from the producer so far.
+struct Watch<'o, 'g> {
+    tracker: Tracker,
+    observer: &'o mut dyn SendObserver,
+    gate: &'g FaultGate,
+    /// Records already reported to the observer.
+    reported: u64,
+    notes: Vec<String>,
+    eof: bool,
+    exit: Option<(f64, std::io::Result<ExitStatus>)>,
+}
+
+impl Watch<'_, '_> {
+    fn note(&mut self, n: String) {
+        tracing::warn!("{n}");
+        self.notes.push(n);
+    }
+
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Line(at, text) => {
+                self.tracker.line(at, &text);
+                for count in self.reported + 1..=self.tracker.sent() {
+                    self.observer.sent(count, at);
+                }
+                self.reported = self.reported.max(self.tracker.sent());
+                let progress = self.gate.progress();
+                progress.set_sent(self.tracker.sent());
+                progress.set_acked(self.tracker.acked());
+            }
+            Msg::TooLong(len, head) => self.tracker.too_long(len, &head),
+            Msg::ReadError(e) => {
+                self.note(format!("external producer: reading its stdout failed: {e}"))
+            }
+            Msg::Eof => self.eof = true,
+            Msg::Exit(at, status) => self.exit = Some((at, status)),
+        }
+    }
+}
+
 /// Runs the spec's external producer until it exits, filling the ledger
 /// from its protocol lines and calling `observer` for each record sent.
 pub async fn produce(
@@ -89,13 +149,7 @@ pub async fn produce(
     let ext = spec.external.as_ref().ok_or(ExternalError::NoCommand)?;
     let pause = spec.pause.as_secs_f64();
     let args = ext.resolved_command(job.bootstrap, job.topic, spec.records);
-    let log = log_path(job.topic);
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ExternalError::Log {
-            path: log.clone(),
-            source,
-        })?;
-    }
+    let log = log_path(job.topic).map_err(ExternalError::RunDir)?;
     let stderr = std::fs::File::create(&log).map_err(|source| ExternalError::Log {
         path: log.clone(),
         source,
@@ -124,6 +178,8 @@ pub async fn produce(
         ext.workdir.display(),
         log.display()
     );
+    // fault_after = 0: the fault is in force before the producer starts.
+    job.gate.sent(0).await;
     let mut child = crate::infra::supervise::spawn(cmd, Signal::SIGKILL).map_err(|source| {
         let hint = if source.kind() == std::io::ErrorKind::NotFound {
             if ext
@@ -153,33 +209,38 @@ pub async fn produce(
         ExternalError::Watch(std::io::Error::other("the producer's stdout is not piped"))
     })?;
 
-    // A thread reads the lines, timestamps them as they come, and reaps the
-    // process after its stdout closes.
+    // A thread reads the lines (each bounded), timestamps them as they
+    // come; another reaps the process, whether or not its stdout closed.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let origin = job.origin;
+    let lines_tx = tx.clone();
     std::thread::Builder::new()
         .name("kafka-chaos-external".into())
         .spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut buf = Vec::new();
+            let mut reader = std::io::BufReader::new(stdout);
             loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        let at = origin.elapsed().as_secs_f64();
-                        let text = String::from_utf8_lossy(&buf).to_string();
-                        if tx.send(Msg::Line(at, text)).is_err() {
-                            break;
-                        }
-                    }
+                let msg = match read_line_bounded(&mut reader, MAX_LINE_BYTES) {
+                    Ok(None) => break,
+                    Ok(Some(LineRead::Line(bytes))) => Msg::Line(
+                        origin.elapsed().as_secs_f64(),
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    ),
+                    Ok(Some(LineRead::TooLong { len, head })) => Msg::TooLong(len, head),
                     Err(e) => {
-                        let _ = tx.send(Msg::ReadError(e.to_string()));
+                        let _ = lines_tx.send(Msg::ReadError(e.to_string()));
                         break;
                     }
+                };
+                if lines_tx.send(msg).is_err() {
+                    return;
                 }
             }
-            drop(reader);
+            let _ = lines_tx.send(Msg::Eof);
+        })
+        .map_err(ExternalError::Watch)?;
+    std::thread::Builder::new()
+        .name("kafka-chaos-external-wait".into())
+        .spawn(move || {
             let status = child.wait();
             reaped.store(true, Ordering::SeqCst);
             let _ = tx.send(Msg::Exit(origin.elapsed().as_secs_f64(), status));
@@ -188,46 +249,68 @@ pub async fn produce(
 
     let limit = ext.time_limit.unwrap_or_else(|| default_time_limit(job));
     let deadline = tokio::time::Instant::now() + limit;
-    let mut tracker = Tracker::new(spec.records);
-    let mut notes = Vec::new();
-    let mut killed = false;
-    let exit = loop {
-        let msg = if killed {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                m = rx.recv() => m,
-                _ = tokio::time::sleep_until(deadline) => {
+    let mut w = Watch {
+        tracker: Tracker::new(spec.records),
+        observer,
+        gate: job.gate,
+        reported: 0,
+        notes: Vec::new(),
+        eof: false,
+        exit: None,
+    };
+    let mut killed_at: Option<tokio::time::Instant> = None;
+    // Until the producer has exited and its stdout is closed.
+    while !(w.eof && w.exit.is_some()) {
+        let wait_until = killed_at.map_or(deadline, |k| k + EOF_WAIT_AFTER_KILL);
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = tokio::time::sleep_until(wait_until) => {
+                if killed_at.is_none() {
                     group.kill();
-                    killed = true;
-                    let n = format!(
+                    killed_at = Some(tokio::time::Instant::now());
+                    w.note(format!(
                         "external producer killed: still running after its time limit of {}",
                         humantime::format_duration(limit)
-                    );
-                    tracing::warn!("{n}");
-                    notes.push(n);
+                    ));
                     continue;
                 }
+                w.note(format!(
+                    "external producer: its stdout was still open {} after it was killed (a process outside its process group holds it); stopped reading",
+                    humantime::format_duration(EOF_WAIT_AFTER_KILL)
+                ));
+                while let Ok(m) = rx.try_recv() {
+                    w.take(m);
+                }
+                break;
             }
         };
-        match msg {
-            Some(Msg::Line(at, text)) => {
-                let before = tracker.sent();
-                tracker.line(at, &text);
-                for count in before + 1..=tracker.sent() {
-                    observer.sent(count, at);
-                }
+        let Some(msg) = msg else { break };
+        w.take(msg);
+        if job.gate.due(w.tracker.sent()) {
+            // A trigger point: stop the producer where it is, count what it
+            // wrote before it stopped, hand off, and let it go on once the
+            // fault is in force.
+            let stopped = group.signal(Signal::SIGSTOP);
+            if stopped {
+                tokio::time::sleep(DRAIN).await;
             }
-            Some(Msg::ReadError(e)) => {
-                let n = format!("external producer: reading its stdout failed: {e}");
-                tracing::warn!("{n}");
-                notes.push(n);
+            while let Ok(m) = rx.try_recv() {
+                w.take(m);
             }
-            Some(Msg::Exit(at, status)) => break Some((at, status)),
-            None => break None,
+            job.gate.hand_off_due().await;
+            if stopped {
+                group.signal(Signal::SIGCONT);
+            }
         }
-    };
+    }
     drop(group);
+    let killed = killed_at.is_some();
+    let Watch {
+        tracker,
+        mut notes,
+        exit,
+        ..
+    } = w;
     let ended = exit
         .as_ref()
         .map(|(at, _)| *at)
@@ -275,6 +358,12 @@ pub async fn produce(
             "external producer: {} stdout lines, {} not protocol lines, {} for unknown records, {} repeated sends, {} records after a gap (ignored)",
             s.lines, s.malformed, s.out_of_range, s.duplicate_sends, s.beyond_gap
         );
+        if s.too_long > 0 {
+            n.push_str(&format!(
+                "; {} lines over {MAX_LINE_BYTES} bytes, skipped",
+                s.too_long
+            ));
+        }
         if let Some(first) = &s.first_malformed {
             n.push_str(&format!("; first bad line: {first}"));
         }

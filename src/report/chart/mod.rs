@@ -527,6 +527,7 @@ mod tests {
             start: 0.0,
             end: None,
             after_records: 0,
+            ..Default::default()
         }];
         assert_png(&timeline_png(&zero, &c).unwrap());
         assert_png(&latency_png(&zero, &c).unwrap());
@@ -620,6 +621,7 @@ mod tests {
             start: 0.0,
             end: Some(0.0),
             after_records: 0,
+            ..Default::default()
         });
         std::fs::write(
             dir.join("zero.timeline.png"),
