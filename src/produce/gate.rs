@@ -139,6 +139,14 @@ impl FaultGate {
         &self.progress
     }
 
+    /// The trigger points not handed off yet, in order.
+    pub fn pending_points(&self) -> Vec<u64> {
+        self.points
+            .get(self.next.load(Ordering::SeqCst)..)
+            .map(<[u64]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Whether `sent` records reach a trigger point not handed off yet.
     pub fn due(&self, sent: u64) -> bool {
         self.points

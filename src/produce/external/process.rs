@@ -8,14 +8,14 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use super::lines::{read_line_bounded, LineRead, MAX_LINE_BYTES};
 use super::protocol::{Tracker, PROTOCOL_VERSION};
-use crate::produce::gate::FaultGate;
+use crate::produce::gate::Progress;
 use crate::produce::job::{ExternalError, ProduceJob, Produced, SendObserver};
 use crate::spec::Heal;
 
@@ -29,20 +29,26 @@ pub const EOF_WAIT_AFTER_KILL: Duration = Duration::from_secs(5);
 const DRAIN: Duration = Duration::from_millis(20);
 
 /// Signals the producer's process group unless its leader has been reaped
-/// (then the group id may belong to someone else); kills it when dropped.
-struct Group {
+/// (then the group id may belong to someone else).
+#[derive(Clone)]
+struct GroupSignal {
     pgid: nix::unistd::Pid,
     reaped: Arc<AtomicBool>,
 }
 
-impl Group {
+impl GroupSignal {
     /// Sends `signal` to the whole group (a wrapper script's children too).
     fn signal(&self, signal: Signal) -> bool {
         !self.reaped.load(Ordering::SeqCst) && nix::sys::signal::killpg(self.pgid, signal).is_ok()
     }
+}
 
+/// The producer's process group, killed when dropped.
+struct Group(GroupSignal);
+
+impl Group {
     fn kill(&self) {
-        let _ = self.signal(Signal::SIGKILL);
+        let _ = self.0.signal(Signal::SIGKILL);
     }
 }
 
@@ -55,13 +61,80 @@ impl Drop for Group {
 }
 
 enum Msg {
-    Line(f64, String),
-    TooLong(usize, Vec<u8>),
+    /// This many records sent so far (the reader's tracker), at.
+    Sent(u64, f64),
+    /// The reader stopped the producer (SIGSTOP) at a trigger point.
+    Stopped,
     ReadError(String),
     /// stdout closed.
     Eof,
     /// The producer exited (reaped).
     Exit(f64, std::io::Result<ExitStatus>),
+}
+
+type SharedTracker = Arc<Mutex<Option<Tracker>>>;
+
+fn lock(t: &SharedTracker) -> MutexGuard<'_, Option<Tracker>> {
+    match t.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The reader thread: reads stdout line by line (each bounded), timestamps
+/// each line as it comes and feeds it to the tracker, keeps the gate's
+/// counters, and stops the producer's group (SIGSTOP) the moment its
+/// `send` lines reach a trigger point — here, not on the async side, so
+/// that it writes as little as possible past the point.
+fn read_lines(
+    stdout: std::process::ChildStdout,
+    tracker: SharedTracker,
+    origin: std::time::Instant,
+    progress: Arc<Progress>,
+    mut points: std::iter::Peekable<std::vec::IntoIter<u64>>,
+    group: GroupSignal,
+    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
+) {
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut reported = 0;
+    loop {
+        let read = read_line_bounded(&mut reader, MAX_LINE_BYTES);
+        let at = origin.elapsed().as_secs_f64();
+        let (sent, acked) = {
+            let mut guard = lock(&tracker);
+            // The harness stopped listening.
+            let Some(t) = guard.as_mut() else { return };
+            match read {
+                Ok(None) => break,
+                Ok(Some(LineRead::Line(bytes))) => t.line(at, &String::from_utf8_lossy(&bytes)),
+                Ok(Some(LineRead::TooLong { len, head })) => t.too_long(len, &head),
+                Err(e) => {
+                    let _ = tx.send(Msg::ReadError(e.to_string()));
+                    break;
+                }
+            }
+            (t.sent(), t.acked())
+        };
+        progress.set_acked(acked);
+        progress.set_sent(sent);
+        let mut crossed = false;
+        while points.next_if(|p| sent >= *p).is_some() {
+            crossed = true;
+        }
+        if crossed {
+            group.signal(Signal::SIGSTOP);
+        }
+        if sent > reported {
+            reported = sent;
+            if tx.send(Msg::Sent(sent, at)).is_err() {
+                return;
+            }
+        }
+        if crossed && tx.send(Msg::Stopped).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Msg::Eof);
 }
 
 /// The last lines of a log file (at most `max` lines of the last 4 KiB).
@@ -100,10 +173,8 @@ fn describe(status: &ExitStatus) -> String {
 }
 
 /// What the harness has learned from the producer so far.
-struct Watch<'o, 'g> {
-    tracker: Tracker,
+struct Watch<'o> {
     observer: &'o mut dyn SendObserver,
-    gate: &'g FaultGate,
     /// Records already reported to the observer.
     reported: u64,
     notes: Vec<String>,
@@ -111,7 +182,7 @@ struct Watch<'o, 'g> {
     exit: Option<(f64, std::io::Result<ExitStatus>)>,
 }
 
-impl Watch<'_, '_> {
+impl Watch<'_> {
     fn note(&mut self, n: String) {
         tracing::warn!("{n}");
         self.notes.push(n);
@@ -119,17 +190,14 @@ impl Watch<'_, '_> {
 
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Line(at, text) => {
-                self.tracker.line(at, &text);
-                for count in self.reported + 1..=self.tracker.sent() {
+            Msg::Sent(sent, at) => {
+                for count in self.reported + 1..=sent {
                     self.observer.sent(count, at);
                 }
-                self.reported = self.reported.max(self.tracker.sent());
-                let progress = self.gate.progress();
-                progress.set_sent(self.tracker.sent());
-                progress.set_acked(self.tracker.acked());
+                self.reported = self.reported.max(sent);
             }
-            Msg::TooLong(len, head) => self.tracker.too_long(len, &head),
+            // Handled by the caller.
+            Msg::Stopped => {}
             Msg::ReadError(e) => {
                 self.note(format!("external producer: reading its stdout failed: {e}"))
             }
@@ -201,43 +269,32 @@ pub async fn produce(
         }
     })?;
     let reaped = Arc::new(AtomicBool::new(false));
-    let group = Group {
+    let group = Group(GroupSignal {
         pgid: nix::unistd::Pid::from_raw(child.id() as i32),
         reaped: reaped.clone(),
-    };
+    });
     let stdout = child.stdout.take().ok_or_else(|| {
         ExternalError::Watch(std::io::Error::other("the producer's stdout is not piped"))
     })?;
 
-    // A thread reads the lines (each bounded), timestamps them as they
-    // come; another reaps the process, whether or not its stdout closed.
+    // A thread reads the lines; another reaps the process, whether or not
+    // its stdout closed.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let origin = job.origin;
-    let lines_tx = tx.clone();
-    std::thread::Builder::new()
-        .name("kafka-chaos-external".into())
-        .spawn(move || {
-            let mut reader = std::io::BufReader::new(stdout);
-            loop {
-                let msg = match read_line_bounded(&mut reader, MAX_LINE_BYTES) {
-                    Ok(None) => break,
-                    Ok(Some(LineRead::Line(bytes))) => Msg::Line(
-                        origin.elapsed().as_secs_f64(),
-                        String::from_utf8_lossy(&bytes).into_owned(),
-                    ),
-                    Ok(Some(LineRead::TooLong { len, head })) => Msg::TooLong(len, head),
-                    Err(e) => {
-                        let _ = lines_tx.send(Msg::ReadError(e.to_string()));
-                        break;
-                    }
-                };
-                if lines_tx.send(msg).is_err() {
-                    return;
-                }
-            }
-            let _ = lines_tx.send(Msg::Eof);
-        })
-        .map_err(ExternalError::Watch)?;
+    let tracker: SharedTracker = Arc::new(Mutex::new(Some(Tracker::new(spec.records))));
+    {
+        let (tracker, progress, group, tx) = (
+            tracker.clone(),
+            job.gate.progress().clone(),
+            group.0.clone(),
+            tx.clone(),
+        );
+        let points = job.gate.pending_points().into_iter().peekable();
+        std::thread::Builder::new()
+            .name("kafka-chaos-external".into())
+            .spawn(move || read_lines(stdout, tracker, origin, progress, points, group, tx))
+            .map_err(ExternalError::Watch)?;
+    }
     std::thread::Builder::new()
         .name("kafka-chaos-external-wait".into())
         .spawn(move || {
@@ -250,9 +307,7 @@ pub async fn produce(
     let limit = ext.time_limit.unwrap_or_else(|| default_time_limit(job));
     let deadline = tokio::time::Instant::now() + limit;
     let mut w = Watch {
-        tracker: Tracker::new(spec.records),
         observer,
-        gate: job.gate,
         reported: 0,
         notes: Vec::new(),
         eof: false,
@@ -285,32 +340,25 @@ pub async fn produce(
             }
         };
         let Some(msg) = msg else { break };
+        let stopped = matches!(msg, Msg::Stopped);
         w.take(msg);
-        if job.gate.due(w.tracker.sent()) {
-            // A trigger point: stop the producer where it is, count what it
-            // wrote before it stopped, hand off, and let it go on once the
-            // fault is in force.
-            let stopped = group.signal(Signal::SIGSTOP);
-            if stopped {
-                tokio::time::sleep(DRAIN).await;
-            }
-            while let Ok(m) = rx.try_recv() {
-                w.take(m);
-            }
+        if stopped {
+            // The reader stopped the producer at a trigger point: give it
+            // time to read what was written before the stop, hand off, and
+            // let the producer go on once the fault is in force.
+            tokio::time::sleep(DRAIN).await;
             job.gate.hand_off_due().await;
-            if stopped {
-                group.signal(Signal::SIGCONT);
-            }
+            group.0.signal(Signal::SIGCONT);
         }
     }
     drop(group);
     let killed = killed_at.is_some();
     let Watch {
-        tracker,
-        mut notes,
-        exit,
-        ..
+        mut notes, exit, ..
     } = w;
+    let tracker = lock(&tracker)
+        .take()
+        .unwrap_or_else(|| Tracker::new(spec.records));
     let ended = exit
         .as_ref()
         .map(|(at, _)| *at)
