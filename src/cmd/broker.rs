@@ -38,6 +38,7 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
+    /// The broker these options ask for, its resources labelled `run_label`.
     pub(crate) fn config(&self, run_label: &str) -> BrokerConfig {
         let mut c = BrokerConfig::new(self.backend, run_label);
         c.kafka_version = self.kafka_version.clone();
@@ -49,6 +50,7 @@ impl BrokerArgs {
     }
 }
 
+/// Starts a broker, prints where to reach it, and removes it on Ctrl+C.
 pub(crate) async fn broker_command(args: &BrokerArgs) -> i32 {
     let cancel = interrupt_token();
     let label = format!("broker-{}", run::new_run_id());

@@ -43,6 +43,8 @@ pub struct ExperimentArgs {
     pub broker: BrokerArgs,
 }
 
+/// Runs the selected specs (from the folder `experiments`, results under
+/// `results`) and returns the exit code.
 pub(crate) async fn experiment(
     experiments: &Path,
     results: &Path,
