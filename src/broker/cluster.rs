@@ -269,34 +269,80 @@ impl Broker {
         results.into_iter().collect()
     }
 
-    /// Graceful stop (SIGTERM) of the given nodes, in parallel.
+    /// Those of `ids` that are in one of `states` (a fault on a node that
+    /// is already down does nothing to it).
+    fn eligible(&self, ids: &[i32], states: &[BrokerState]) -> Vec<i32> {
+        ids.iter()
+            .copied()
+            .filter(|id| states.contains(&self.node_state(*id)))
+            .collect()
+    }
+
+    /// Graceful stop (SIGTERM, then the exit) of the given running nodes,
+    /// in parallel.
     pub async fn stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
-        self.each(ids, |n| n.stop()).await
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.stop()).await
     }
 
-    /// Hard kill (SIGKILL) of the given nodes.
+    /// Hard kill (SIGKILL, then the exit) of the given running or paused
+    /// nodes.
     pub async fn kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
-        self.each(ids, |n| n.kill()).await
+        let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
+        self.each(&ids, |n| n.kill()).await
     }
 
-    /// Freezes the given nodes.
+    /// SIGTERM delivered to the given running nodes, without waiting for
+    /// them to exit ([`Broker::await_exit_nodes`]).
+    pub async fn signal_stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.signal_stop()).await
+    }
+
+    /// SIGKILL delivered to the given running or paused nodes, without
+    /// waiting.
+    pub async fn signal_kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
+        self.each(&ids, |n| n.signal_kill()).await
+    }
+
+    /// Waits until the given signalled nodes have exited. Returns whether
+    /// all did.
+    pub async fn await_exit_nodes(&mut self, ids: &[i32]) -> Result<bool, BrokerError> {
+        let results = futures::future::join_all(self.chosen(ids).map(|n| n.await_exit())).await;
+        let mut all = true;
+        for r in results {
+            all &= r?;
+        }
+        Ok(all)
+    }
+
+    /// Freezes the given running nodes.
     pub async fn pause_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
-        self.each(ids, |n| n.pause()).await
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.pause()).await
     }
 
-    /// Unfreezes the given nodes.
+    /// Unfreezes the given paused nodes.
     pub async fn resume_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
-        self.each(ids, |n| n.resume()).await
+        let ids = self.eligible(ids, &[BrokerState::Paused]);
+        self.each(&ids, |n| n.resume()).await
     }
 
-    /// Starts the given (stopped) nodes again, and waits until the whole
+    /// Starts the given stopped nodes again, without waiting for them.
+    pub async fn start_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Stopped]);
+        self.each(&ids, |n| n.start_again()).await
+    }
+
+    /// Starts the given stopped nodes again, and waits until the whole
     /// cluster is ready.
     pub async fn restart_nodes(
         &mut self,
         ids: &[i32],
         timeout: Duration,
     ) -> Result<(), BrokerError> {
-        self.each(ids, |n| n.start_again()).await?;
+        self.start_nodes(ids).await?;
         self.wait_ready(timeout).await
     }
 

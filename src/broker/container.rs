@@ -146,6 +146,9 @@ pub struct ContainerNode {
     version: String,
     ports: Vec<u16>,
     state: BrokerState,
+    /// Signalled to stop, not yet seen stopped: `Some(true)` after SIGKILL,
+    /// `Some(false)` after SIGTERM.
+    exiting: Option<bool>,
 }
 
 impl ContainerNode {
@@ -200,6 +203,7 @@ impl ContainerNode {
             version: cfg.kafka_version.clone(),
             ports: plan.ports.clone(),
             state: BrokerState::Running,
+            exiting: None,
         })
     }
 
@@ -238,41 +242,90 @@ impl ContainerNode {
         }
     }
 
-    pub async fn stop(&mut self) -> Result<(), BrokerError> {
-        self.require("stop", &[BrokerState::Running])?;
-        // SIGTERM, then up to 60 s for Kafka's controlled shutdown.
-        self.container("stop")?
-            .stop_with_timeout(Some(60))
-            .await
-            .map_err(Self::engine_err("stop"))?;
-        self.state = BrokerState::Stopped;
-        Ok(())
-    }
-
-    pub async fn kill(&mut self) -> Result<(), BrokerError> {
-        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+    /// Sends `signal` to the node's container through the engine's kill
+    /// API (returns once it is delivered, without waiting for the exit).
+    async fn send_signal(&self, op: &'static str, signal: &str) -> Result<(), BrokerError> {
         self.docker
             .kill_container(
                 &self.container_id,
                 Some(KillContainerOptions {
-                    signal: "SIGKILL".into(),
+                    signal: signal.into(),
                 }),
             )
             .await
             .map_err(|e| BrokerError::Container {
-                op: "kill",
+                op,
                 reason: e.to_string(),
-            })?;
-        // Wait until the engine reports it stopped.
-        let c = self.container("kill")?;
-        for _ in 0..200 {
+            })
+    }
+
+    /// Waits until the engine reports the container stopped, up to `timeout`.
+    async fn wait_not_running(&self, timeout: Duration) -> bool {
+        let Some(c) = self.container.as_ref() else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
             if !c.is_running().await.unwrap_or(false) {
-                break;
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// SIGTERM delivered to the container (not `stop`, which waits): the
+    /// node is on its way down; [`ContainerNode::await_exit`] waits.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
+        self.require("stop", &[BrokerState::Running])?;
+        self.send_signal("stop", "SIGTERM").await?;
         self.state = BrokerState::Stopped;
+        self.exiting = Some(false);
         Ok(())
+    }
+
+    /// SIGKILL delivered to the container.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
+        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+        self.send_signal("kill", "SIGKILL").await?;
+        self.state = BrokerState::Stopped;
+        self.exiting = Some(true);
+        Ok(())
+    }
+
+    /// Waits until a container signalled to stop has stopped: up to 60 s
+    /// after SIGTERM (Kafka's controlled shutdown; then SIGKILL), 10 s after
+    /// SIGKILL. Returns whether it stopped.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        match self.exiting.take() {
+            None => Ok(true),
+            Some(true) => Ok(self.wait_not_running(Duration::from_secs(10)).await),
+            Some(false) => {
+                if self.wait_not_running(Duration::from_secs(60)).await {
+                    return Ok(true);
+                }
+                tracing::warn!(
+                    node = self.id,
+                    "broker did not stop within 60 s of SIGTERM; killing it"
+                );
+                self.send_signal("kill", "SIGKILL").await?;
+                Ok(self.wait_not_running(Duration::from_secs(10)).await)
+            }
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then wait until the container has stopped.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.signal_stop().await?;
+        self.await_exit().await.map(|_| ())
+    }
+
+    /// Hard kill: SIGKILL, then wait until the container has stopped.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.signal_kill().await?;
+        self.await_exit().await.map(|_| ())
     }
 
     pub async fn pause(&mut self) -> Result<(), BrokerError> {
@@ -297,6 +350,7 @@ impl ContainerNode {
 
     pub async fn start_again(&mut self) -> Result<(), BrokerError> {
         self.require("restart", &[BrokerState::Stopped])?;
+        self.await_exit().await?;
         for port in &self.ports {
             choose_port(Some(*port))?;
         }

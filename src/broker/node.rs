@@ -115,6 +115,23 @@ impl Node {
         dispatch!(self, n => n.kill().await)
     }
 
+    /// The act of a graceful stop: SIGTERM delivered, without waiting. The
+    /// node counts as stopped from here; [`Node::await_exit`] waits.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.signal_stop().await)
+    }
+
+    /// The act of a hard kill: SIGKILL delivered, without waiting.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
+        dispatch!(self, n => n.signal_kill().await)
+    }
+
+    /// After a signal: waits until the node has exited (60 s after SIGTERM,
+    /// then SIGKILL; 10 s after SIGKILL). Returns whether it exited.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        dispatch!(self, n => n.await_exit().await)
+    }
+
     /// Freezes the node; its connections stay open.
     pub async fn pause(&mut self) -> Result<(), BrokerError> {
         dispatch!(self, n => n.pause().await)

@@ -100,7 +100,18 @@ pub struct ProcessNode {
     heap_opts: String,
     child: Option<Child>,
     state: BrokerState,
+    /// Signalled to stop, not yet seen exiting.
+    exiting: Option<Exiting>,
     pidfile: PathBuf,
+}
+
+/// How a node was told to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exiting {
+    /// SIGTERM: Kafka's controlled shutdown.
+    Graceful,
+    /// SIGKILL.
+    Hard,
 }
 
 impl ProcessNode {
@@ -161,6 +172,7 @@ impl ProcessNode {
             heap_opts: cfg.heap_opts.clone(),
             child: None,
             state: BrokerState::Stopped,
+            exiting: None,
             pidfile,
         };
         node.spawn()?;
@@ -248,27 +260,56 @@ impl ProcessNode {
         self.state.require(op, states)
     }
 
-    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+    /// SIGTERM delivered: the node is on its way down (controlled
+    /// shutdown); [`ProcessNode::await_exit`] waits until it is gone.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
         self.require("stop", &[BrokerState::Running])?;
         self.signal(Signal::SIGTERM)?;
-        if !self.wait_exit(Duration::from_secs(60)).await {
-            tracing::warn!(
-                node = self.id,
-                "broker did not stop within 60 s of SIGTERM; killing it"
-            );
-            self.signal(Signal::SIGKILL)?;
-            self.wait_exit(Duration::from_secs(10)).await;
-        }
         self.state = BrokerState::Stopped;
+        self.exiting = Some(Exiting::Graceful);
         Ok(())
     }
 
-    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+    /// SIGKILL delivered: the node dies; [`ProcessNode::await_exit`] waits
+    /// until the process is gone.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
         self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
         self.signal(Signal::SIGKILL)?;
-        self.wait_exit(Duration::from_secs(10)).await;
         self.state = BrokerState::Stopped;
+        self.exiting = Some(Exiting::Hard);
         Ok(())
+    }
+
+    /// Waits until a node signalled to stop has exited: up to 60 s after
+    /// SIGTERM (then SIGKILL), 10 s after SIGKILL. Returns whether it exited.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        match self.exiting.take() {
+            None => Ok(true),
+            Some(Exiting::Hard) => Ok(self.wait_exit(Duration::from_secs(10)).await),
+            Some(Exiting::Graceful) => {
+                if self.wait_exit(Duration::from_secs(60)).await {
+                    return Ok(true);
+                }
+                tracing::warn!(
+                    node = self.id,
+                    "broker did not stop within 60 s of SIGTERM; killing it"
+                );
+                self.signal(Signal::SIGKILL)?;
+                Ok(self.wait_exit(Duration::from_secs(10)).await)
+            }
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then wait until the node has exited.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.signal_stop().await?;
+        self.await_exit().await.map(|_| ())
+    }
+
+    /// Hard kill: SIGKILL, then wait until the process is gone.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.signal_kill().await?;
+        self.await_exit().await.map(|_| ())
     }
 
     pub async fn pause(&mut self) -> Result<(), BrokerError> {
@@ -287,6 +328,7 @@ impl ProcessNode {
 
     pub async fn start_again(&mut self) -> Result<(), BrokerError> {
         self.require("restart", &[BrokerState::Stopped])?;
+        self.await_exit().await?;
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }

@@ -66,14 +66,16 @@ impl Fault {
     }
 }
 
-/// Injects a fault. Returns once it is in force (the nodes' processes have
-/// exited, or are frozen, or the network has changed).
-pub async fn inject(broker: &mut Broker, fault: &Fault) -> Result<(), BrokerError> {
+/// Begins a fault: the act itself — SIGTERM or SIGKILL delivered to the
+/// nodes it aims at, the nodes frozen, the proxies switched. Returns as soon
+/// as it is done: the fault is in force from here (the producer may go on),
+/// though a stopped node may still be on its way down ([`settle`]).
+pub async fn begin(broker: &mut Broker, fault: &Fault) -> Result<(), BrokerError> {
     let nodes = fault.nodes(broker);
     match fault.kind {
         FaultKind::None => Ok(()),
-        FaultKind::CleanShutdown | FaultKind::CleanBounce => broker.stop_nodes(&nodes).await,
-        FaultKind::HardShutdown | FaultKind::HardBounce => broker.kill_nodes(&nodes).await,
+        FaultKind::CleanShutdown | FaultKind::CleanBounce => broker.signal_stop_nodes(&nodes).await,
+        FaultKind::HardShutdown | FaultKind::HardBounce => broker.signal_kill_nodes(&nodes).await,
         FaultKind::Pause => broker.pause_nodes(&nodes).await,
         FaultKind::NetworkCut => {
             broker.set_network_for(&nodes, NetworkMode::Cut);
@@ -85,6 +87,55 @@ pub async fn inject(broker: &mut Broker, fault: &Fault) -> Result<(), BrokerErro
         }
         FaultKind::Isolate => {
             broker.isolate(&nodes);
+            Ok(())
+        }
+    }
+}
+
+/// After [`begin`]: waits until the fault has fully taken hold — the nodes'
+/// processes or containers have exited (with the stop's timeouts and SIGKILL
+/// fallback). Returns whether the nodes are now down or frozen (`false` for
+/// network faults, which leave them running, and for a node that did not
+/// exit).
+pub async fn settle(broker: &mut Broker, fault: &Fault) -> Result<bool, BrokerError> {
+    let nodes = fault.nodes(broker);
+    match fault.kind {
+        FaultKind::None | FaultKind::NetworkCut | FaultKind::Latency | FaultKind::Isolate => {
+            Ok(false)
+        }
+        FaultKind::Pause => Ok(true),
+        FaultKind::CleanShutdown
+        | FaultKind::CleanBounce
+        | FaultKind::HardShutdown
+        | FaultKind::HardBounce => broker.await_exit_nodes(&nodes).await,
+    }
+}
+
+/// [`begin`] and [`settle`] in one: returns once the fault has fully taken
+/// hold.
+pub async fn inject(broker: &mut Broker, fault: &Fault) -> Result<(), BrokerError> {
+    begin(broker, fault).await?;
+    settle(broker, fault).await.map(|_| ())
+}
+
+/// Undoes a fault — restarts the nodes it stopped, resumes those it froze,
+/// lets the network pass — without waiting for the cluster to be whole
+/// again (another fault may be keeping part of it down).
+pub async fn undo(broker: &mut Broker, fault: &Fault) -> Result<(), BrokerError> {
+    let nodes = fault.nodes(broker);
+    match fault.kind {
+        FaultKind::None => Ok(()),
+        FaultKind::CleanShutdown
+        | FaultKind::HardShutdown
+        | FaultKind::CleanBounce
+        | FaultKind::HardBounce => broker.start_nodes(&nodes).await,
+        FaultKind::Pause => broker.resume_nodes(&nodes).await,
+        FaultKind::NetworkCut | FaultKind::Latency => {
+            broker.set_network_for(&nodes, NetworkMode::Pass);
+            Ok(())
+        }
+        FaultKind::Isolate => {
+            broker.heal_links();
             Ok(())
         }
     }

@@ -5,6 +5,7 @@ use super::exit;
 use super::output::{fail, out_line};
 use crate::bench::{self, BenchArgs};
 
+/// Runs the bench and prints its report.
 pub(crate) async fn bench(args: &BenchArgs) -> i32 {
     match bench::run(args).await {
         Ok(report) => {

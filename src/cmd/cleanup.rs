@@ -4,6 +4,7 @@
 use super::output::out_line;
 use crate::broker;
 
+/// Kills leftover broker processes and removes leftover containers.
 pub(crate) async fn cleanup() -> anyhow::Result<()> {
     let killed = broker::cleanup::reap_processes(true);
     out_line!("broker processes killed: {killed}");

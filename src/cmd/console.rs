@@ -98,9 +98,18 @@ impl Reporter for Console {
                     b.set_position(sent);
                 }
             }
-            Event::FaultInjected { kind, after, at } => self.line(&format!(
-                "  {at:>7.2} s  fault {kind} injected after record {after}"
-            )),
+            Event::FaultInjected {
+                kind,
+                after,
+                sent,
+                at,
+            } => self.line(&if sent == after {
+                format!("  {at:>7.2} s  fault {kind} injected after record {after}")
+            } else {
+                format!(
+                    "  {at:>7.2} s  fault {kind} injected after record {sent} (asked: after {after})"
+                )
+            }),
             Event::FaultHealed { kind, at } => self.line(&format!(
                 "  {at:>7.2} s  {kind} healed: broker answers again"
             )),
@@ -118,6 +127,12 @@ impl Reporter for Console {
                     "  done: sent {}, acked {}, failed {}, persisted {} — lost {}, silent_loss {}, recovered {}",
                     c.sent, c.acked, c.failed, c.persisted, c.lost, c.silent_loss, c.recovered
                 ));
+                if !result.verified() {
+                    self.line(&format!(
+                        "  NOT VERIFIED: {}",
+                        result.not_verified_reason()
+                    ));
+                }
             }
             Event::ExperimentFailed { name, error } => {
                 self.finish_bar();

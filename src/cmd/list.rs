@@ -14,6 +14,7 @@ pub struct ListArgs {
     pub profile: Profile,
 }
 
+/// Prints every spec of the folder `experiments` with its description.
 pub(crate) fn list(experiments: &Path, args: &ListArgs) -> anyhow::Result<()> {
     let specs = spec::load_dir(experiments, args.profile)?;
     let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);

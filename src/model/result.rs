@@ -23,13 +23,31 @@ pub struct Leadership {
 pub struct FaultWindow {
     /// Fault kind, e.g. `hard_shutdown`.
     pub kind: String,
-    /// Seconds since the time origin when the fault was injected.
+    /// Seconds since the time origin when the fault was in force (its
+    /// injection had completed: the signal delivered, the broker frozen, the
+    /// network switched). The same as `injected_at`.
     pub start: f64,
     /// Seconds since the time origin when the broker was healthy again
     /// (`None` if it never came back).
     pub end: Option<f64>,
-    /// The number of records sent when the fault was injected.
+    /// The spec's `fault_after`: the record count the fault was asked for.
     pub after_records: u64,
+    /// Seconds since the time origin when the injection completed (the
+    /// signal was delivered, the pause done, the proxy switched).
+    #[serde(default)]
+    pub injected_at: f64,
+    /// Seconds since the time origin when the broker was down (its process
+    /// or container had exited) or frozen; `None` for network faults, and
+    /// when it did not settle.
+    #[serde(default)]
+    pub settled_at: Option<f64>,
+    /// Records handed to the client when the fault was in force.
+    #[serde(default)]
+    pub sent_at_injection: u64,
+    /// Records acknowledged to the client when the fault was in force
+    /// (delivery reports of success; an external producer's `ack` lines).
+    #[serde(default)]
+    pub acked_at_injection: u64,
     /// The target as the spec names it (`leader`, `broker:2`, …).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
@@ -42,6 +60,18 @@ pub struct FaultWindow {
     /// …and once the fault was healed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_after: Option<Leadership>,
+    /// How long the spec kept the fault in force before healing it, in
+    /// seconds (`downtime`; 0 for bounces). `None` when it lasted until the
+    /// producer ended, or in results written before this field existed.
+    #[serde(default)]
+    pub downtime_s: Option<f64>,
+    /// The fault lasted until the producer ended (`downtime =
+    /// "until-producer-ends"`).
+    #[serde(default)]
+    pub until_producer_ends: bool,
+    /// fault = `latency`: the delay added in each direction, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
 }
 
 /// One partition of the experiment's topic after the run.
@@ -110,8 +140,13 @@ pub struct PhaseTimings {
     pub outage: f64,
     /// From the heal until the broker answered a readiness probe.
     pub recovery: f64,
-    /// Reading the topic back and verifying.
+    /// Reading the topic back and verifying (including `settle_wait`).
     pub verification: f64,
+    /// Of `verification`: waiting until every partition's last stable
+    /// offset reached its high watermark (open transactions ended) before
+    /// the end of the read-back was fixed.
+    #[serde(default)]
+    pub settle_wait: f64,
     /// Writing the reports of this experiment.
     pub reporting: f64,
     /// Wall time of the whole experiment, topic creation to reports written
@@ -175,6 +210,24 @@ pub struct ExperimentResult {
     /// The cluster and its topic after the run.
     #[serde(default)]
     pub cluster: ClusterFacts,
+    /// Why the experiment is NOT VERIFIED: it did not do what its spec asks
+    /// (a fault that did not happen, or landed late; a producer that stopped
+    /// early; a read-back that could not reach a stable end). Empty when
+    /// verified. See [`crate::model::integrity`].
+    #[serde(default)]
+    pub integrity: Vec<String>,
+}
+
+impl ExperimentResult {
+    /// The experiment did what its spec asks, so its verdicts are evidence.
+    pub fn verified(&self) -> bool {
+        self.integrity.is_empty()
+    }
+
+    /// The reasons it is not verified, in one line (empty when verified).
+    pub fn not_verified_reason(&self) -> String {
+        self.integrity.join("; ")
+    }
 }
 
 /// Facts about the whole run, written beside the results.

@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod experiment;
+pub mod faults;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -96,7 +97,9 @@ pub async fn run(
     let mut base = opts.broker.clone();
     base.run_label = format!("run-{run_id}");
     let Some(first) = specs.first() else {
-        return Err(RunError::Broker(BrokerError::Admin("no experiment to run".into())));
+        return Err(RunError::Broker(BrokerError::Admin(
+            "no experiment to run".into(),
+        )));
     };
     let mut cfg = config_for(&base, first);
 

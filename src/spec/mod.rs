@@ -85,6 +85,9 @@ struct RawSpec {
     /// Which broker(s) the fault hits.
     target: Option<Target>,
     fault_after: Option<u64>,
+    /// How many records after `fault_after` the fault may land and the
+    /// experiment still count as verified.
+    fault_tolerance: Option<u64>,
     downtime: Option<Heal>,
     /// fault = "latency": the delay added to each direction.
     #[serde(default, with = "humantime_serde::option")]
@@ -145,6 +148,9 @@ pub struct ExperimentSpec {
     pub target: Target,
     /// The fault is injected right after this many records were sent.
     pub fault_after: u64,
+    /// How many records after `fault_after` the fault may be in force and
+    /// the experiment still count as verified (see [`default_fault_tolerance`]).
+    pub fault_tolerance: u64,
     pub heal: Heal,
     /// fault = "latency": the delay added to each direction of the network
     /// between producer and broker (a round trip gains twice this).
@@ -161,6 +167,19 @@ pub struct ExperimentSpec {
     pub expect: Vec<crate::model::expect::Expectation>,
     /// mode = "external": the program and how to run it.
     pub external: Option<external::ExternalSpec>,
+}
+
+/// How many records late a fault may land when the spec does not say
+/// (`fault_tolerance`): none for the built-in modes, whose producer waits at
+/// the trigger point until the fault is in force; for an external producer,
+/// which is stopped (SIGSTOP) only once the harness has read the `send` line
+/// that reaches the trigger point, max(2, records / 100), for the lines
+/// already in the pipe.
+pub fn default_fault_tolerance(mode: Mode, records: u64) -> u64 {
+    match mode {
+        Mode::External => (records / 100).max(2),
+        _ => 0,
+    }
 }
 
 /// The client settings the harness uses unless a spec says otherwise. They
@@ -424,6 +443,9 @@ impl ExperimentSpec {
             fault,
             target,
             fault_after,
+            fault_tolerance: raw
+                .fault_tolerance
+                .unwrap_or_else(|| default_fault_tolerance(raw.mode, records)),
             heal,
             latency,
             sync_timeout,
@@ -441,6 +463,16 @@ impl ExperimentSpec {
             Some(x) => x.label(),
             None => self.mode.to_string(),
         }
+    }
+
+    /// `transaction.timeout.ms` as a duration (librdkafka's default, 60 s,
+    /// if the spec does not set it).
+    pub fn transaction_timeout(&self) -> Duration {
+        self.client
+            .get("transaction.timeout.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(60))
     }
 
     /// `message.timeout.ms` as a duration.
@@ -657,6 +689,24 @@ records = 10
         let none = GOOD.replace("\"clean_shutdown\"", "\"none\"");
         let msg = parse(&none).unwrap_err().to_string();
         assert!(msg.contains("need a `fault`"), "{msg}");
+    }
+
+    #[test]
+    fn fault_tolerance_defaults_by_mode_and_needs_a_fault() {
+        assert_eq!(parse(GOOD).unwrap().fault_tolerance, 0);
+        let s = parse(&GOOD.replace("fault_after = 30", "fault_after = 30\nfault_tolerance = 3"))
+            .unwrap();
+        assert_eq!(s.fault_tolerance, 3);
+        assert_eq!(default_fault_tolerance(Mode::External, 100), 2);
+        assert_eq!(default_fault_tolerance(Mode::External, 50_000), 500);
+        assert_eq!(default_fault_tolerance(Mode::Async, 50_000), 0);
+        let none = GOOD
+            .replace("\"clean_shutdown\"", "\"none\"")
+            .replace("fault_after = 30\n", "fault_tolerance = 1\n")
+            .replace("downtime = \"20s\"\n", "");
+        let none = none.split("[quick]").next().unwrap_or_default().to_string();
+        let msg = parse(&none).unwrap_err().to_string();
+        assert!(msg.contains("`fault_tolerance`"), "{msg}");
     }
 
     #[test]
