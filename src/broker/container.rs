@@ -17,8 +17,8 @@ use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::node::NodePlan;
 use super::topology::property_env_name;
+use super::topology::NodePlan;
 use super::{
     choose_port, cleanup, engine, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID, LABEL_RUN,
 };

@@ -1,35 +1,9 @@
 //! One KRaft node of a cluster, on either backend, behind one type.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use super::container::{ContainerImage, ContainerNode};
 use super::process::{KafkaHome, ProcessNode};
+pub use super::topology::NodePlan;
 use super::{BrokerConfig, BrokerError, BrokerState};
-
-/// What a backend needs to start one node.
-#[derive(Debug, Clone)]
-pub struct NodePlan {
-    pub id: i32,
-    /// Every server property but `log.dirs`, which the backend sets.
-    pub properties: BTreeMap<String, String>,
-    /// The node's direct client port (names its container and pidfile).
-    pub client_port: u16,
-    /// Every port the node binds: each must be free on (re)start.
-    pub ports: Vec<u16>,
-    /// A host folder to keep the node's log in (e.g. a mount that loses
-    /// unsynced writes); `None`: the backend's own, removed with the node.
-    pub data_dir: Option<PathBuf>,
-}
-
-impl NodePlan {
-    /// The properties with `log.dirs` set to where the backend keeps data.
-    pub fn properties(&self, log_dirs: &str) -> BTreeMap<String, String> {
-        let mut p = self.properties.clone();
-        p.insert("log.dirs".into(), log_dirs.to_string());
-        p
-    }
-}
 
 /// How a backend runs nodes, resolved once per cluster.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::node::NodePlan;
+use super::topology::NodePlan;
 use super::{choose_port, cleanup, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID};
 use crate::infra::cache::cache_dir;
 use crate::infra::supervise;

@@ -30,6 +30,7 @@
 //! Pure: ports in, properties out; unit-tested without Kafka.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Name of the client listener the producer reaches through its proxy.
 pub const CHAOS_LISTENER: &str = "CHAOS";
@@ -37,7 +38,7 @@ pub const CHAOS_LISTENER: &str = "CHAOS";
 pub const CLIENT_LISTENER: &str = "PLAINTEXT";
 
 /// The most nodes a cluster may have.
-pub const MAX_NODES: usize = 5;
+pub use crate::spec::cluster::MAX_NODES;
 
 /// Broker listener of a node for traffic from node `from`.
 pub fn broker_listener(from: i32) -> String {
@@ -47,6 +48,30 @@ pub fn broker_listener(from: i32) -> String {
 /// Controller listener of a node for traffic from node `from`.
 pub fn controller_listener(from: i32) -> String {
     format!("CTRL_FROM_{from}")
+}
+
+/// What a backend needs to start one node.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub id: i32,
+    /// Every server property but `log.dirs`, which the backend sets.
+    pub properties: BTreeMap<String, String>,
+    /// The node's direct client port (names its container and pidfile).
+    pub client_port: u16,
+    /// Every port the node binds: each must be free on (re)start.
+    pub ports: Vec<u16>,
+    /// A host folder to keep the node's log in (e.g. a mount that loses
+    /// unsynced writes); `None`: the backend's own, removed with the node.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl NodePlan {
+    /// The properties with `log.dirs` set to where the backend keeps data.
+    pub fn properties(&self, log_dirs: &str) -> BTreeMap<String, String> {
+        let mut p = self.properties.clone();
+        p.insert("log.dirs".into(), log_dirs.to_string());
+        p
+    }
 }
 
 /// The ports one node listens on.

@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::broker::MAX_NODES;
+/// The most brokers (KRaft nodes) a spec may ask for.
+pub const MAX_NODES: usize = 5;
 
 const BROKER_PROPERTIES: &str = include_str!("kafka-broker-properties.txt");
 const TOPIC_PROPERTIES: &str = include_str!("kafka-topic-properties.txt");

@@ -299,9 +299,10 @@ impl ExperimentSpec {
             }
             faults::check_steps(&raw_steps, records, cluster.brokers).map_err(invalid)?
         } else if raw.fault == FaultKind::None {
-            if fault_after.is_some() || downtime.is_some() {
+            if fault_after.is_some() || downtime.is_some() || raw.fault_tolerance.is_some() {
                 return Err(invalid(
-                    "fields `fault_after` and `downtime` need a `fault` other than \"none\"".into(),
+                    "fields `fault_after`, `fault_tolerance` and `downtime` need a `fault` other than \"none\""
+                        .into(),
                 ));
             }
             if raw.latency.is_some() {
