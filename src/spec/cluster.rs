@@ -1,8 +1,10 @@
 //! The cluster a spec runs on: `brokers` (1 to 5 KRaft nodes),
 //! `replication_factor` of its topic, and a `[broker]` table of Kafka
-//! properties passed through — broker properties to every node's
-//! configuration, topic-only ones (such as `flush.messages`) to the
-//! experiment's topic.
+//! properties passed through — topic configs (such as `flush.messages`, and
+//! `min.insync.replicas` or `unclean.leader.election.enable`, which are broker
+//! defaults too) to the experiment's topic, the other broker properties to
+//! every node's configuration. A topic config scopes the setting to the
+//! experiment and lets consecutive specs share one cluster.
 //!
 //! Property names are checked against the names of Kafka 4.3.1, kept in
 //! `kafka-broker-properties.txt` and `kafka-topic-properties.txt` beside
@@ -43,7 +45,8 @@ fn names(list: &'static str) -> impl Iterator<Item = &'static str> {
 pub enum PropertyKind {
     /// A broker property (every node's configuration).
     Broker,
-    /// A topic config that is not also a broker property.
+    /// A topic config (the experiment's topic), even if the broker has a
+    /// default of the same name.
     Topic,
 }
 
@@ -54,11 +57,11 @@ pub fn classify(name: &str) -> Result<PropertyKind, String> {
             "`{name}` is set by the harness (it defines the cluster's listeners and quorum)"
         ));
     }
-    if names(BROKER_PROPERTIES).any(|n| n == name) {
-        return Ok(PropertyKind::Broker);
-    }
     if names(TOPIC_PROPERTIES).any(|n| n == name) {
         return Ok(PropertyKind::Topic);
+    }
+    if names(BROKER_PROPERTIES).any(|n| n == name) {
+        return Ok(PropertyKind::Broker);
     }
     Err(format!(
         "unknown Kafka property `{name}` (not a broker or topic property of Kafka 4.3.1)"
@@ -152,10 +155,12 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.broker_properties["min.insync.replicas"], "2");
+        assert_eq!(c.topic_configs["min.insync.replicas"], "2");
+        assert_eq!(c.topic_configs["unclean.leader.election.enable"], "true");
         assert_eq!(c.broker_properties["replica.lag.time.max.ms"], "10000");
         assert_eq!(c.topic_configs["flush.messages"], "1");
         assert!(!c.broker_properties.contains_key("flush.messages"));
+        assert!(!c.broker_properties.contains_key("min.insync.replicas"));
     }
 
     #[test]
