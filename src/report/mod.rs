@@ -316,6 +316,7 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            spec: None,
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -332,6 +333,9 @@ pub(crate) mod tests {
                 start: 0.25,
                 end: Some(3.0),
                 after_records: 3,
+                downtime_s: Some(2.0),
+                until_producer_ends: false,
+                latency_ms: None,
             }],
             phases: PhaseTimings {
                 broker_start: 1.0,
@@ -428,6 +432,7 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            spec: None,
             name: name.into(),
             mode: mode.into(),
             description: String::new(),
@@ -447,6 +452,9 @@ pub(crate) mod tests {
                 start: fault_at,
                 end: Some(heal_at),
                 after_records: 150,
+                downtime_s: Some(4.0),
+                until_producer_ends: false,
+                latency_ms: None,
             }],
             phases: PhaseTimings {
                 broker_start: 2.0,

@@ -73,6 +73,7 @@ pub async fn run_experiment(
     let kind = spec.fault;
     let the_fault = fault::Fault::of(spec);
     let heal_plan = spec.heal;
+    let latency = spec.latency;
     let ready_timeout = cfg.ready_timeout;
     let fault_side = async {
         let mut window: Option<FaultWindow> = None;
@@ -90,10 +91,13 @@ pub async fn run_experiment(
             at: start,
         });
         window = Some(FaultWindow {
-            kind: kind.to_string(),
-            start,
-            end: None,
-            after_records: fault_after,
+            downtime_s: match heal_plan {
+                Heal::After(d) => Some(d.as_secs_f64()),
+                Heal::WhenProducerEnds => None,
+            },
+            until_producer_ends: heal_plan == Heal::WhenProducerEnds,
+            latency_ms: latency.map(|d| d.as_secs_f64() * 1000.0),
+            ..FaultWindow::new(kind.to_string(), start, fault_after)
         });
         match heal_plan {
             Heal::After(d) => tokio::time::sleep(d).await,
@@ -203,5 +207,7 @@ pub async fn run_experiment(
         phases,
         checks,
         notes: produced.notes,
+        // The spec as written, for the report (a spec file is small).
+        spec: Some(spec.facts(std::fs::read_to_string(&spec.file).ok())),
     })
 }

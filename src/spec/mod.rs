@@ -6,6 +6,7 @@
 //! spec is checked completely before any broker starts.
 
 pub mod external;
+pub mod facts;
 pub mod kinds;
 
 use std::collections::BTreeMap;
