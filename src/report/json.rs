@@ -1,13 +1,17 @@
 //! JSON exporters: `summary.json` (for CI and scripts) and `metadata.json`
-//! (what is needed to reproduce the run). No per-record data: that is in
-//! the per-experiment CSV files.
+//! (what is needed to reproduce the run, the specs as they ran included).
+//! No per-record data: that is in the per-experiment CSV files. Together
+//! they are enough to draw a run's charts and page again
+//! ([`load`](super::load)).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::ReportError;
-use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::model::result::{
+    ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
+};
 use crate::model::verdict::VerdictCounts;
 
 /// `summary.json`.
@@ -79,6 +83,8 @@ pub struct ExperimentMetadata<'a> {
     pub fault: &'a str,
     pub client_settings: &'a BTreeMap<String, String>,
     pub faults: &'a [FaultWindow],
+    /// The spec it ran with, and the spec file's text then.
+    pub spec: Option<&'a SpecFacts>,
 }
 
 /// Pretty-printed `summary.json`.
@@ -103,6 +109,7 @@ pub fn metadata_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec
                 fault: &r.fault,
                 client_settings: &r.client_settings,
                 faults: &r.faults,
+                spec: r.spec.as_ref(),
             })
             .collect(),
     };
