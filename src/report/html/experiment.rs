@@ -51,8 +51,9 @@ fn finding_class(c: &VerdictCounts) -> &'static str {
     }
 }
 
-/// The section of one experiment.
-pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles) {
+/// The section of one experiment of a run with `profile` (`full` or
+/// `quick`).
+pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles, profile: &str) {
     let c = &r.verification.counts;
     let _ = write!(
         b,
@@ -92,7 +93,7 @@ pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles) {
     }
     charts(b, r, files);
     links(b, r, files);
-    spec(b, r);
+    spec(b, r, profile);
     b.push_str("</section>\n");
 }
 
@@ -268,7 +269,7 @@ fn links(b: &mut String, r: &ExperimentResult, files: &FolderFiles) {
 }
 
 /// The spec as written when the experiment ran; else its parsed fields.
-fn spec(b: &mut String, r: &ExperimentResult) {
+fn spec(b: &mut String, r: &ExperimentResult, profile: &str) {
     let Some(s) = &r.spec else {
         b.push_str(
             "<p class=\"muted\">The spec is not recorded in this run folder (written by an \
@@ -278,9 +279,14 @@ fn spec(b: &mut String, r: &ExperimentResult) {
     };
     match &s.toml {
         Some(text) => {
+            let quick = if profile == "quick" && text.contains("[quick]") {
+                " (run with the quick profile: its <code>[quick]</code> table applied)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 b,
-                "<details open><summary>The spec, as it was when the experiment ran: \
+                "<details open><summary>The spec, as it was when the experiment ran{quick}: \
                  <code>{}</code></summary>\n<pre class=\"spec\">{}</pre>\n</details>",
                 esc(&s.file),
                 esc(text.trim_end())
@@ -340,7 +346,7 @@ mod tests {
 
     fn render(r: &ExperimentResult, files: &FolderFiles) -> String {
         let mut b = String::new();
-        section(&mut b, r, files);
+        section(&mut b, r, files, "full");
         b
     }
 

@@ -28,7 +28,7 @@ pub fn run_page(meta: &RunMeta, results: &[ExperimentResult], files: &FolderFile
     expectations(&mut b, results);
     facts(&mut b, meta, results);
     for r in results {
-        section(&mut b, r, files);
+        section(&mut b, r, files, &meta.profile);
     }
     let _ = write!(
         b,
