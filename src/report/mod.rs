@@ -277,11 +277,26 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Rep
         .tempfile_in(dir)
         .map_err(ReportError::io(dir))?;
     tmp.write_all(bytes)
+        .and_then(|()| readable_by_all(tmp.as_file()))
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(ReportError::io(tmp.path()))?;
     tmp.persist(&target)
         .map_err(|e| ReportError::io(&target)(e.error))?;
     Ok(target)
+}
+
+/// Reports are for reading, by a web server or a colleague too: `rw-r--r--`
+/// like any file written with the usual umask (a temporary file starts
+/// private).
+#[cfg(unix)]
+fn readable_by_all(f: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_: &fs::File) -> io::Result<()> {
+    Ok(())
 }
 
 /// A name made safe as a file name: ASCII letters, digits, `-`, `_` and `.`
@@ -621,6 +636,12 @@ pub(crate) mod tests {
         assert_eq!(written.len(), 2);
         // Only the files written: no temporary files left behind.
         assert_eq!(fs::read_dir(f.path()).unwrap().count(), 5);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&written[0]).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
     }
 
     #[test]

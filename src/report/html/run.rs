@@ -104,8 +104,8 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
         return;
     }
     b.push_str(
-        "<table class=\"matrix\">\n<thead><tr><th>experiment</th><th>mode</th><th>fault</th>\
-         <th class=\"n\">sent</th>",
+        "<div class=\"wide\"><table class=\"matrix\">\n<thead><tr><th>experiment</th>\
+         <th>mode</th><th>fault</th><th class=\"n\">sent</th>",
     );
     for v in BAR_ORDER {
         let _ = write!(
@@ -113,7 +113,7 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
             "<th class=\"n\" title=\"{}\"><span class=\"swatch sw-{}\"></span>{}</th>",
             esc(v.meaning()),
             v.as_str(),
-            v.as_str()
+            breakable(v.as_str())
         );
     }
     b.push_str("<th class=\"n\">duplicates</th><th>expectations</th></tr></thead>\n<tbody>\n");
@@ -126,7 +126,7 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
             esc(&r.name),
             esc(&anchor(r)),
             esc(&r.name),
-            esc(&r.mode),
+            breakable(&r.mode),
             esc(&r.fault_label()),
             num(c.sent)
         );
@@ -152,7 +152,13 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
             checks_cell(r)
         );
     }
-    b.push_str("</tbody>\n</table>\n");
+    b.push_str("</tbody>\n</table></div>\n");
+}
+
+/// `text` escaped, with a line-break opportunity after each `_` and `/`
+/// (`unreported_ok`, `kafka-python/sync`), so narrow columns stay narrow.
+fn breakable(text: &str) -> String {
+    esc(text).replace('_', "_<wbr>").replace('/', "/<wbr>")
 }
 
 /// `2 of 2 met` in green, or `1 of 2 violated` in red, or a dash.
