@@ -115,7 +115,7 @@ pub fn fmt_duration(secs: f64) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         let s = format!("{:.3}", ms as f64 / 1000.0);
         return format!("{}s", s.trim_end_matches('0').trim_end_matches('.'));
     }
@@ -152,6 +152,10 @@ pub struct SpecFacts {
     /// The expectations, as written (`lost = 0`, `silent_loss > 0`).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// mode = "external": the client settings are the external client's
+    /// own, not librdkafka's.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl SpecFacts {
@@ -245,6 +249,13 @@ pub struct ExperimentResult {
 }
 
 impl ExperimentResult {
+    /// Whether an external producer ran (its client settings are its own,
+    /// not librdkafka's): from the spec, else from a mode label such as
+    /// `kafka-python/sync`.
+    pub fn is_external(&self) -> bool {
+        self.spec.as_ref().is_some_and(|s| s.external) || self.mode.contains('/')
+    }
+
     /// The experiment's fault with its parameters: from its fault windows
     /// (`hard_shutdown, 10s down`), else from its spec, else the bare kind.
     pub fn fault_label(&self) -> String {

@@ -34,6 +34,7 @@ impl ExperimentSpec {
             sync_timeout_s: self.sync_timeout.as_secs_f64(),
             transaction_size: self.transaction_size,
             expect: self.expect.iter().map(ToString::to_string).collect(),
+            external: self.external.is_some(),
         }
     }
 }

@@ -107,18 +107,18 @@ fn verdict_banner(b: &mut String, o: &CompareOutcome) {
         return;
     }
     let violations: Vec<String> = o.violations().map(ToString::to_string).collect();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<p>Thresholds: <code>{}</code></p>\n",
+        "<p>Thresholds: <code>{}</code></p>",
         esc(&o.thresholds.to_string())
     );
     if violations.is_empty() {
         b.push_str("<p class=\"banner ok\">No threshold was crossed.</p>\n");
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<div class=\"banner\"><p class=\"fail\">{} threshold violation{}:</p><ul>\n",
+        "<div class=\"banner\"><p class=\"fail\">{} threshold violation{}:</p><ul>",
         violations.len(),
         plural(violations.len())
     );

@@ -21,8 +21,16 @@ pub(crate) fn anchor(r: &ExperimentResult) -> String {
 }
 
 /// `key=value` (as HTML) for each client setting that differs from the
-/// harness's defaults, the default in grey.
+/// harness's defaults, the default in grey. An external producer's
+/// settings are its own client's: all of them.
 pub(crate) fn differing_settings(r: &ExperimentResult) -> Vec<String> {
+    if r.is_external() {
+        return r
+            .client_settings
+            .iter()
+            .map(|(k, v)| format!("<code>{}={}</code>", esc(k), esc(v)))
+            .collect();
+    }
     let defaults = crate::spec::default_client_settings();
     r.client_settings
         .iter()
@@ -37,6 +45,15 @@ pub(crate) fn differing_settings(r: &ExperimentResult) -> Vec<String> {
             None => format!("<code>{}={}</code>", esc(k), esc(v)),
         })
         .collect()
+}
+
+/// What [`differing_settings`] lists.
+pub(crate) fn settings_heading(r: &ExperimentResult) -> &'static str {
+    if r.is_external() {
+        "The external producer's own client settings"
+    } else {
+        "Client settings that differ from the defaults"
+    }
 }
 
 /// `bad` when records were lost or the application was misled, `good`
@@ -80,7 +97,8 @@ pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles, profil
     if !differing.is_empty() {
         let _ = writeln!(
             b,
-            "<p>Client settings that differ from the defaults: {}.</p>",
+            "<p>{}: {}.</p>",
+            settings_heading(r),
             differing.join(", ")
         );
     }

@@ -30,10 +30,10 @@ pub fn run_page(meta: &RunMeta, results: &[ExperimentResult], files: &FolderFile
     for r in results {
         section(&mut b, r, files, &meta.profile);
     }
-    let _ = write!(
+    let _ = writeln!(
         b,
         "<footer>Written by kafka-chaos {} from the files of this folder; \
-         <code>kafka-chaos report {}</code> writes it again.</footer>\n",
+         <code>kafka-chaos report {}</code> writes it again.</footer>",
         esc(&meta.harness_version),
         esc(&meta.run_id)
     );
@@ -145,9 +145,9 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
             );
         }
         let dup_class = if c.duplicates > 0 { "n" } else { "n zero" };
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "<td class=\"{dup_class}\" data-count=\"duplicates\">{}</td><td>{}</td></tr>\n",
+            "<td class=\"{dup_class}\" data-count=\"duplicates\">{}</td><td>{}</td></tr>",
             num(c.duplicates),
             checks_cell(r)
         );
@@ -293,8 +293,8 @@ fn facts(b: &mut String, meta: &RunMeta, results: &[ExperimentResult]) {
         return;
     }
     b.push_str(
-        "<table>\n<thead><tr><th>experiment</th><th>settings that differ from the defaults</th>\
-         </tr></thead>\n<tbody>\n",
+        "<table>\n<thead><tr><th>experiment</th><th>settings that differ from the defaults \
+         (an external producer: its own)</th></tr></thead>\n<tbody>\n",
     );
     for (r, d) in differing {
         let _ = writeln!(
