@@ -410,6 +410,27 @@ mod tests {
     }
 
     #[test]
+    fn an_older_folder_reads_without_specs_or_fault_parameters() {
+        let (_tmp, dir) = folder_with(&[sample_result()]);
+        // As an older kafka-chaos wrote it: no specs, no fault parameters.
+        fs::remove_file(dir.join("metadata.json")).unwrap();
+        let path = dir.join("summary.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let w = &mut v["experiments"][0]["faults"][0];
+        for k in ["downtime_s", "until_producer_ends", "latency_ms"] {
+            w.as_object_mut().unwrap().remove(k);
+        }
+        fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        let done = redraw(&dir).unwrap();
+        assert!(done.run.warnings.is_empty(), "{:?}", done.run.warnings);
+        let r = &done.run.results[0];
+        assert_eq!(r.spec, None);
+        assert_eq!(r.fault_label(), "hard_shutdown");
+        let page = fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(page.contains("written by an older kafka-chaos"));
+    }
+
+    #[test]
     fn not_a_run_folder_is_said() {
         let tmp = tempfile::tempdir().unwrap();
         let e = load_run(tmp.path()).unwrap_err();
