@@ -35,7 +35,8 @@ Exit codes:
   0    success (and, with --check, every expectation met)
   1    an expectation was violated (with --check; each one is listed)
   2    the harness could not run: bad spec or argument, broker did not start,
-       missing image, missing Kafka home, port in use, engine unavailable
+       missing image, missing Kafka home, port in use, engine unavailable,
+       a folder that is not a run (report, compare)
   130  interrupted (SIGINT/SIGTERM): brokers removed, finished results kept
 
 Verdicts (what the application was told × what the topic really holds):

@@ -200,7 +200,7 @@ fn notes_width(notes: &[Note]) -> Result<u32, ReportError> {
 }
 
 /// Measures every label and note of `results` and lays the chart out: the
-/// label column fits the widest label, bars are at least [`MIN_BAR`] wide,
+/// label column fits the widest label, bars are at least `MIN_BAR` wide,
 /// the canvas grows to hold both, and grows in height with the rows.
 pub fn comparison_layout(results: &[ExperimentResult]) -> Result<ComparisonLayout, ReportError> {
     ensure_fonts()?;
