@@ -12,7 +12,7 @@ use crate::report::load::redraw;
 /// `kafka-chaos report RUN_DIR`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// The run folder (results/<run id>), or its summary.json.
+    /// The run folder (results/RUN_ID), or its summary.json.
     #[arg(value_name = "RUN_DIR")]
     pub run: PathBuf,
 }
