@@ -150,6 +150,10 @@ impl Reporter for Console {
                         out_line!("not finished: {name}: {err}");
                     }
                     out_line!("results: {}", folder.display());
+                    out_line!(
+                        "report:  {}",
+                        folder.join(crate::model::names::REPORT_HTML).display()
+                    );
                 }
             }
         }

@@ -1,13 +1,17 @@
 //! JSON exporters: `summary.json` (for CI and scripts) and `metadata.json`
-//! (what is needed to reproduce the run). No per-record data: that is in
-//! the per-experiment CSV files.
+//! (what is needed to reproduce the run, the specs as they ran included).
+//! No per-record data: that is in the per-experiment CSV files. Together
+//! they are enough to draw a run's charts and page again
+//! ([`load`](super::load)).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::ReportError;
-use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::model::result::{
+    ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
+};
 use crate::model::verdict::VerdictCounts;
 
 /// `summary.json`.
@@ -87,6 +91,10 @@ pub struct ExperimentMetadata<'a> {
     pub faults: &'a [FaultWindow],
     pub verified: bool,
     pub not_verified_reasons: &'a [String],
+    /// The cluster, and its topic's partitions and replicas after the run.
+    pub cluster: &'a ClusterFacts,
+    /// The spec it ran with, and the spec file's text then.
+    pub spec: Option<&'a SpecFacts>,
 }
 
 /// Pretty-printed `summary.json`.
@@ -113,6 +121,8 @@ pub fn metadata_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec
                 faults: &r.faults,
                 verified: r.verified(),
                 not_verified_reasons: &r.integrity,
+                cluster: &r.cluster,
+                spec: r.spec.as_ref(),
             })
             .collect(),
     };

@@ -232,6 +232,8 @@ pub async fn run_experiment(
         notes: produced.notes,
         integrity,
         cluster: cluster_after_readback(broker, topic, cluster).await,
+        // The spec as written, for the report (a spec file is small).
+        spec: Some(spec.facts(std::fs::read_to_string(&spec.file).ok())),
     })
 }
 

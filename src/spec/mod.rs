@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod external;
+pub mod facts;
 pub mod faults;
 pub mod kinds;
 
