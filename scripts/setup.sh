@@ -1,6 +1,6 @@
 #!/bin/bash
 # Prepares everything the kafka-chaos harness needs on a Debian bookworm host (as root):
-#   apt    the Debian packages (podman, runc, kcat, java, ...), installed only if missing
+#   apt    the Debian packages (podman, runc, kcat, java, chromium, ...), installed only if missing
 #   jars   the Kafka jars from Maven Central in $KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION
 #   image  the broker image localhost/kafka-chaos/kafka:$KAFKA_VERSION, built offline
 #   venv   kafka-python $KAFKA_PYTHON_VERSION in the virtual environment $KAFKA_CHAOS_CACHE/venv,
@@ -33,9 +33,10 @@ wants() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 # Debian packages; commands that may come from elsewhere are checked as commands.
 # netavark/aardvark-dns are podman's network backend as measured here (they come as
 # recommends); installs keep recommends so a fresh host matches this one.
+# chromium: the headless browser the tests open report.html in (tests/report_page.rs).
 APT_PACKAGES=(podman runc debootstrap kcat uidmap fuse-overlayfs slirp4netns
               containernetworking-plugins netavark aardvark-dns catatonit iptables
-              fonts-dejavu-core python3 python3-venv)
+              fonts-dejavu-core python3 python3-venv chromium)
 declare -A APT_COMMANDS=([java]=openjdk-17-jre-headless [mvn]=maven)
 
 step_apt() {

@@ -17,7 +17,7 @@ use kafka_chaos::model::ledger::{Outcome, Told};
 use kafka_chaos::model::result::ExperimentResult;
 use kafka_chaos::model::verdict::Verdict;
 use kafka_chaos::produce::external;
-use kafka_chaos::produce::{self, ModeError, ProduceJob};
+use kafka_chaos::produce::{self, FaultGate, ModeError, ProduceJob};
 use kafka_chaos::run::{run_experiment, topic_name, Silent};
 use kafka_chaos::spec::external::venv_dir;
 use kafka_chaos::spec::{ExperimentSpec, Mode, Profile};
@@ -84,7 +84,8 @@ async fn python_fire_and_forget_loses_records_silently() {
     // broker is down; the exception is printed and ignored (exit status 0),
     // and __del__ tries once more. If a kafka-python upgrade changes that,
     // docs/external-producers.md must change with it.
-    let log = std::fs::read_to_string(external::log_path(&r.topic)).expect("stderr log");
+    let log = std::fs::read_to_string(external::log_path(&r.topic).expect("run directory"))
+        .expect("stderr log");
     assert!(
         log.contains("Exception ignored in atexit callback"),
         "{log}"
@@ -184,12 +185,16 @@ async fn a_failing_producer_with_bad_lines_is_recorded_not_fatal() {
     assert!(notes.contains("hello, not a protocol line"), "{notes}");
 }
 
+/// An open gate: these specs ask for no fault.
+static OPEN: std::sync::LazyLock<FaultGate> = std::sync::LazyLock::new(FaultGate::open);
+
 fn job<'a>(spec: &'a ExperimentSpec, topic: &'a str) -> ProduceJob<'a> {
     ProduceJob {
         spec,
         bootstrap: "127.0.0.1:9",
         topic,
         origin: Instant::now(),
+        gate: &OPEN,
     }
 }
 
@@ -237,6 +242,105 @@ async fn a_producer_past_its_time_limit_is_killed_and_noted() {
     let notes = p.notes.join("\n");
     assert!(notes.contains("time limit of 1s"), "{notes}");
     assert!(notes.contains("killed by signal SIGKILL"), "{notes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descendant_holding_stdout_cannot_hang_the_run_after_the_kill() {
+    // `setsid` takes the sleeper out of the producer's process group, so the
+    // kill at the time limit does not reach it, and it keeps stdout open.
+    let marker = format!("sleep 4343{}", std::process::id() % 1000);
+    let script = format!("setsid {marker} & echo '{{\"event\":\"send\",\"seq\":0}}'; sleep 300");
+    let mut spec = shell_spec("external-held", &script, "");
+    if let Some(x) = spec.external.as_mut() {
+        x.time_limit = Some(Duration::from_secs(1));
+    }
+    let topic = format!("t-held-{}", std::process::id());
+    let t = Instant::now();
+    let p = produce::produce(job(&spec, &topic), &mut |_: u64, _: f64| {})
+        .await
+        .expect("a producer whose stdout stays open is not an error");
+    let took = t.elapsed();
+    for pid in running(&marker) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        took < Duration::from_secs(1)
+            + external::process::EOF_WAIT_AFTER_KILL
+            + Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(p.ledger.len(), 1);
+    let notes = p.notes.join("\n");
+    assert!(notes.contains("time limit of 1s"), "{notes}");
+    assert!(notes.contains("stdout was still open"), "{notes}");
+    assert!(notes.contains("killed by signal SIGKILL"), "{notes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_long_line_is_malformed_and_skipped() {
+    // 4 MiB without a newline, then a line of the protocol.
+    let script = "head -c 4194304 /dev/zero | tr '\\0' x; echo; \
+                  echo '{\"event\":\"send\",\"seq\":0}'; echo '{\"event\":\"send\",\"seq\":1}'";
+    let spec = shell_spec("external-long-line", script, "");
+    let topic = format!("t-long-{}", std::process::id());
+    let p = produce::produce(job(&spec, &topic), &mut |_: u64, _: f64| {})
+        .await
+        .expect("runs");
+    assert_eq!(p.ledger.len(), 2, "the lines after it count: {:?}", p.notes);
+    let notes = p.notes.join("\n");
+    assert!(notes.contains("1 not protocol lines"), "{notes}");
+    assert!(
+        notes.contains("1 lines over 65536 bytes, skipped"),
+        "{notes}"
+    );
+    assert!(notes.contains("a line of 4194304 bytes"), "{notes}");
+}
+
+/// The tutorial's asynchronous kafka-python script with no pause: the
+/// harness stops it (SIGSTOP to its group) when its `send` lines reach the
+/// trigger point, so the fault lands within the tolerance (the lines it
+/// wrote before the stop reached it count: 16 to 67 past the point in
+/// runs on a loaded 2-core host, which the default tolerance for 10,000
+/// records, 100, covers).
+const PYTHON_NO_PAUSE: &str = r#"
+description = "kafka-python async, no pause, a network cut after record 1000"
+mode = "external"
+records = 10000
+pause = "0s"
+fault = "network_cut"
+fault_after = 1000
+downtime = "1s"
+[external]
+client = "kafka-python"
+mode = "async"
+command = ["{venv}/bin/python", "producers/kafka-python/async.py"]
+[client]
+acks = "all"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_producer_is_stopped_at_its_trigger_point() {
+    assert!(venv_python().exists(), "run `make setup`");
+    let file = common::root().join("experiments/python-no-pause.toml");
+    let spec = ExperimentSpec::parse("python-no-pause", &file, PYTHON_NO_PAUSE, Profile::Full)
+        .expect("parses");
+    assert_eq!(spec.fault_tolerance, 100, "max(2, records / 100)");
+    let r = run(&spec).await;
+    let w = &r.faults[0];
+    eprintln!("window {w:?}");
+    assert!(
+        w.sent_at_injection >= 1000 && w.sent_at_injection - 1000 <= spec.fault_tolerance,
+        "in force at {} records, asked after 1000 (tolerance {})",
+        w.sent_at_injection,
+        spec.fault_tolerance
+    );
+    assert!(r.verified(), "{:?}", r.integrity);
+    let c = &r.verification.counts;
+    assert_eq!(c.sent, 10_000, "{c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

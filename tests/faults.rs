@@ -54,7 +54,7 @@ fn acked_at(e: &LedgerEntry) -> Option<f64> {
 fn downtime(spec: &ExperimentSpec) -> f64 {
     match spec.heal {
         Heal::After(d) => d.as_secs_f64(),
-        Heal::WhenProducerEnds => panic!("a timed downtime"),
+        other => panic!("a timed downtime, not {other}"),
     }
 }
 

@@ -169,6 +169,13 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
         "{summary}"
     );
     assert!(folder.join("async.records.csv").exists());
+    // The page too: the finished experiment, and what was interrupted.
+    let page = std::fs::read_to_string(folder.join("report.html")).expect("report.html kept");
+    assert!(page.contains("<tr data-experiment=\"async\">"), "{page}");
+    assert!(
+        page.contains("<b>fire-and-forget</b>: interrupted"),
+        "{page}"
+    );
     assert!(
         common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
         "no container of the run remains"

@@ -83,11 +83,13 @@ pub(super) async fn produce(
     bootstrap: &str,
     topic: &str,
 ) -> anyhow::Result<Produced> {
+    let gate = crate::produce::FaultGate::open();
     let job = ProduceJob {
         spec,
         bootstrap,
         topic,
         origin: Instant::now(),
+        gate: &gate,
     };
     let mut observer = |_: u64, _: f64| {};
     Ok(produce::produce(job, &mut observer).await?)

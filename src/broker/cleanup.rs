@@ -48,8 +48,11 @@ pub fn owner_alive(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
+/// The folder of the process brokers' pidfiles: in the user's cache
+/// (`~/.cache/kafka-chaos/pids/`, mode 0700), not in a shared `/tmp`, since
+/// a later run trusts them to find the brokers it must kill.
 fn pid_dir() -> PathBuf {
-    std::env::temp_dir().join("kafka-chaos").join("brokers")
+    crate::infra::cache::cache_dir().join("pids")
 }
 
 /// Where a process broker's pidfile lives.
@@ -61,8 +64,9 @@ pub fn pidfile_path(run_label: &str, port: u16) -> PathBuf {
 pub fn write_pidfile(path: &Path, broker_pid: u32) {
     let owner = std::process::id();
     let start = process_start_time(owner).unwrap_or(0);
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    if let Err(e) = crate::infra::cache::private_dir("pids") {
+        tracing::warn!("cannot create the pidfile folder: {e}");
+        return;
     }
     if let Err(e) = std::fs::write(path, format!("{broker_pid} {owner} {start}\n")) {
         tracing::warn!(path = %path.display(), "cannot write pidfile: {e}");
@@ -180,7 +184,7 @@ mod tests {
     fn orphaned_pidfiles_are_removed_without_killing_strangers() {
         // An owner that does not exist, and a "broker" pid that is not Kafka.
         let path = pid_dir().join(format!("test-{}.pid", std::process::id()));
-        std::fs::create_dir_all(pid_dir()).unwrap();
+        assert_eq!(crate::infra::cache::private_dir("pids").unwrap(), pid_dir());
         std::fs::write(&path, format!("{} 4294967290 1\n", std::process::id())).unwrap();
         reap_processes(false);
         assert!(!path.exists());

@@ -1,34 +1,27 @@
-//! The broker in a container, through testcontainers.
+//! A KRaft node in a container, through testcontainers.
 //!
 //! Works with a Docker engine and with podman's Docker-compatible API (see
-//! [`super::engine`]). The broker port is published on 127.0.0.1 with a host
-//! port chosen before the container is created, so the advertised address is
-//! known up front and stays the same across stop/start. The chaos listener
-//! (container port 9094) is published the same way on a second host port;
-//! the harness's chaos proxy forwards to it, and it advertises the proxy.
+//! [`super::engine`]). The container shares the host's network, so the node
+//! listens on the host's `127.0.0.1` on ports chosen before it is created:
+//! the advertised addresses are known up front and stay the same across
+//! stop/start, and the harness's proxies sit between nodes and producers
+//! exactly as for local processes. The node's properties reach the image as
+//! `KAFKA_*` environment variables (the official image's contract).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use testcontainers::bollard::models::PortBinding;
 use testcontainers::bollard::query_parameters::{CreateImageOptions, KillContainerOptions};
 use testcontainers::bollard::Docker;
-use testcontainers::core::IntoContainerPort;
+use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::topology::property_env_name;
+use super::topology::NodePlan;
 use super::{
-    choose_port, cleanup, engine, free_port_except, property_env_name, server_properties,
-    start_proxy, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER,
-    CLUSTER_ID, LABEL_RUN,
+    choose_port, cleanup, engine, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID, LABEL_RUN,
 };
-use crate::infra::proxy::ChaosProxy;
-
-/// The container port of the broker's direct client listener.
-const CLIENT_PORT: u16 = 9092;
-/// The container port of the chaos listener (reached through the proxy).
-const CHAOS_PORT: u16 = 9094;
 
 /// The official image for a Kafka version.
 pub fn official_image(version: &str) -> String {
@@ -115,24 +108,17 @@ fn split_image(image: &str) -> (String, String) {
     }
 }
 
-/// A broker in a container.
-pub struct ContainerBroker {
-    container: Option<ContainerAsync<GenericImage>>,
+/// A container engine and image, resolved once per cluster.
+#[derive(Clone)]
+pub struct ContainerImage {
     docker: Docker,
-    id: String,
-    image: String,
-    version: String,
-    port: u16,
-    bootstrap: String,
-    /// Host port the chaos listener is published on (the proxy's upstream).
-    chaos_port: u16,
-    proxy: ChaosProxy,
-    client_bootstrap: String,
-    state: BrokerState,
+    pub image: String,
 }
 
-impl ContainerBroker {
-    pub async fn start(cfg: &BrokerConfig) -> Result<Self, BrokerError> {
+impl ContainerImage {
+    /// Finds (or starts) the engine, removes brokers of killed runs, and
+    /// picks the image.
+    pub async fn resolve(cfg: &BrokerConfig) -> Result<ContainerImage, BrokerError> {
         engine::ensure()?;
         let docker = engine::client()?;
         let removed = cleanup::reap_containers(&docker, false).await?;
@@ -140,28 +126,48 @@ impl ContainerBroker {
             tracing::info!(?removed, "removed brokers left by interrupted runs");
         }
         let image = resolve_image(&docker, cfg).await?;
-        let port = choose_port(cfg.port)?;
-        let chaos_port = free_port_except(&[port])?;
-        let proxy = start_proxy(chaos_port, &[port]).await?;
-        let props = server_properties(
-            &format!(
-                "PLAINTEXT://0.0.0.0:{CLIENT_PORT},{CHAOS_LISTENER}://0.0.0.0:{CHAOS_PORT},CONTROLLER://0.0.0.0:9093,INTERNAL://0.0.0.0:9095"
-            ),
-            &format!(
-                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{},INTERNAL://localhost:9095",
-                proxy.port()
-            ),
-            // The published host port is not reachable from inside the
-            // container: the broker talks to itself on its own listener.
-            "INTERNAL",
-            "1@localhost:9093",
-            "/var/lib/kafka/data",
-        );
-        let (name, tag) = split_image(&image);
+        Ok(ContainerImage { docker, image })
+    }
+}
+
+/// Where the image keeps the broker's data.
+const CONTAINER_DATA: &str = "/var/lib/kafka/data";
+
+/// One KRaft node in a container. The container shares the host's network
+/// (`--network host`), so its listeners are on the host's `127.0.0.1`
+/// exactly as a local process's would be, and the harness's proxies sit
+/// between nodes the same way on both backends.
+pub struct ContainerNode {
+    id: i32,
+    container: Option<ContainerAsync<GenericImage>>,
+    docker: Docker,
+    container_id: String,
+    image: String,
+    version: String,
+    ports: Vec<u16>,
+    state: BrokerState,
+    /// Signalled to stop, not yet seen stopped: `Some(true)` after SIGKILL,
+    /// `Some(false)` after SIGTERM.
+    exiting: Option<bool>,
+}
+
+impl ContainerNode {
+    /// Creates and starts the node's container. Does not wait for readiness.
+    pub async fn start(
+        cfg: &BrokerConfig,
+        image: &ContainerImage,
+        plan: &NodePlan,
+    ) -> Result<Self, BrokerError> {
+        for port in &plan.ports {
+            choose_port(Some(*port))?;
+        }
+        let props = plan.properties(CONTAINER_DATA);
+        let (name, tag) = split_image(&image.image);
         let mut request = GenericImage::new(name, tag)
-            .with_mapped_port(port, CLIENT_PORT.tcp())
-            .with_mapped_port(chaos_port, CHAOS_PORT.tcp())
-            .with_container_name(format!("kafka-chaos-{}-{port}", cfg.run_label))
+            .with_container_name(format!(
+                "kafka-chaos-{}-n{}-{}",
+                cfg.run_label, plan.id, plan.client_port
+            ))
             .with_label(LABEL_RUN, cfg.run_label.clone())
             .with_env_var("CLUSTER_ID", CLUSTER_ID)
             .with_env_var("KAFKA_HEAP_OPTS", cfg.heap_opts.clone())
@@ -172,62 +178,46 @@ impl ContainerBroker {
         for (k, v) in &props {
             request = request.with_env_var(property_env_name(k), v.clone());
         }
-        // Publish on loopback only, with the port fixed up front.
-        let request = request.with_host_config_modifier(move |hc| {
-            let mut bindings = HashMap::new();
-            for (container_port, host_port) in [(CLIENT_PORT, port), (CHAOS_PORT, chaos_port)] {
-                bindings.insert(
-                    format!("{container_port}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".to_string()),
-                        host_port: Some(host_port.to_string()),
-                    }]),
-                );
-            }
-            hc.port_bindings = Some(bindings);
+        if let Some(dir) = &plan.data_dir {
+            request = request.with_mount(Mount::bind_mount(
+                dir.to_string_lossy().to_string(),
+                CONTAINER_DATA,
+            ));
+        }
+        // The host's network: listeners on the host's 127.0.0.1.
+        let request = request.with_host_config_modifier(|hc| {
+            hc.network_mode = Some("host".to_string());
         });
         let container = request.start().await.map_err(|e| BrokerError::Container {
             op: "start",
             reason: e.to_string(),
         })?;
-        let id = container.id().to_string();
-        tracing::debug!(%id, %image, port, chaos_port, proxy = %proxy.local_addr(), "broker container started");
-        Ok(ContainerBroker {
+        let container_id = container.id().to_string();
+        tracing::debug!(node = plan.id, id = %container_id, image = %image.image, "broker container started");
+        Ok(ContainerNode {
+            id: plan.id,
             container: Some(container),
-            docker,
-            id,
-            image,
+            docker: image.docker.clone(),
+            container_id,
+            image: image.image.clone(),
             version: cfg.kafka_version.clone(),
-            port,
-            bootstrap: format!("127.0.0.1:{port}"),
-            chaos_port,
-            client_bootstrap: proxy.local_addr().to_string(),
-            proxy,
+            ports: plan.ports.clone(),
             state: BrokerState::Running,
+            exiting: None,
         })
     }
 
-    pub fn bootstrap(&self) -> &str {
-        &self.bootstrap
+    pub fn source(&self) -> String {
+        self.image.clone()
     }
 
-    pub fn client_bootstrap(&self) -> &str {
-        &self.client_bootstrap
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
-    pub fn proxy(&self) -> &ChaosProxy {
-        &self.proxy
-    }
-
-    pub fn info(&self) -> BrokerInfo {
-        BrokerInfo {
-            backend: Backend::Container,
-            kafka_version: self.version.clone(),
-            source: self.image.clone(),
-            bootstrap: self.bootstrap.clone(),
-            client_bootstrap: self.client_bootstrap.clone(),
-            id: self.id.chars().take(12).collect(),
-        }
+    /// The short container id.
+    pub fn id_string(&self) -> String {
+        self.container_id.chars().take(12).collect()
     }
 
     pub fn state(&self) -> BrokerState {
@@ -252,41 +242,90 @@ impl ContainerBroker {
         }
     }
 
-    pub async fn stop(&mut self) -> Result<(), BrokerError> {
-        self.require("stop", &[BrokerState::Running])?;
-        // SIGTERM, then up to 60 s for Kafka's controlled shutdown.
-        self.container("stop")?
-            .stop_with_timeout(Some(60))
-            .await
-            .map_err(Self::engine_err("stop"))?;
-        self.state = BrokerState::Stopped;
-        Ok(())
-    }
-
-    pub async fn kill(&mut self) -> Result<(), BrokerError> {
-        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+    /// Sends `signal` to the node's container through the engine's kill
+    /// API (returns once it is delivered, without waiting for the exit).
+    async fn send_signal(&self, op: &'static str, signal: &str) -> Result<(), BrokerError> {
         self.docker
             .kill_container(
-                &self.id,
+                &self.container_id,
                 Some(KillContainerOptions {
-                    signal: "SIGKILL".into(),
+                    signal: signal.into(),
                 }),
             )
             .await
             .map_err(|e| BrokerError::Container {
-                op: "kill",
+                op,
                 reason: e.to_string(),
-            })?;
-        // Wait until the engine reports it stopped.
-        let c = self.container("kill")?;
-        for _ in 0..200 {
+            })
+    }
+
+    /// Waits until the engine reports the container stopped, up to `timeout`.
+    async fn wait_not_running(&self, timeout: Duration) -> bool {
+        let Some(c) = self.container.as_ref() else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
             if !c.is_running().await.unwrap_or(false) {
-                break;
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// SIGTERM delivered to the container (not `stop`, which waits): the
+    /// node is on its way down; [`ContainerNode::await_exit`] waits.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
+        self.require("stop", &[BrokerState::Running])?;
+        self.send_signal("stop", "SIGTERM").await?;
         self.state = BrokerState::Stopped;
+        self.exiting = Some(false);
         Ok(())
+    }
+
+    /// SIGKILL delivered to the container.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
+        self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
+        self.send_signal("kill", "SIGKILL").await?;
+        self.state = BrokerState::Stopped;
+        self.exiting = Some(true);
+        Ok(())
+    }
+
+    /// Waits until a container signalled to stop has stopped: up to 60 s
+    /// after SIGTERM (Kafka's controlled shutdown; then SIGKILL), 10 s after
+    /// SIGKILL. Returns whether it stopped.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        match self.exiting.take() {
+            None => Ok(true),
+            Some(true) => Ok(self.wait_not_running(Duration::from_secs(10)).await),
+            Some(false) => {
+                if self.wait_not_running(Duration::from_secs(60)).await {
+                    return Ok(true);
+                }
+                tracing::warn!(
+                    node = self.id,
+                    "broker did not stop within 60 s of SIGTERM; killing it"
+                );
+                self.send_signal("kill", "SIGKILL").await?;
+                Ok(self.wait_not_running(Duration::from_secs(10)).await)
+            }
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then wait until the container has stopped.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.signal_stop().await?;
+        self.await_exit().await.map(|_| ())
+    }
+
+    /// Hard kill: SIGKILL, then wait until the container has stopped.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.signal_kill().await?;
+        self.await_exit().await.map(|_| ())
     }
 
     pub async fn pause(&mut self) -> Result<(), BrokerError> {
@@ -311,8 +350,10 @@ impl ContainerBroker {
 
     pub async fn start_again(&mut self) -> Result<(), BrokerError> {
         self.require("restart", &[BrokerState::Stopped])?;
-        choose_port(Some(self.port))?;
-        choose_port(Some(self.chaos_port))?;
+        self.await_exit().await?;
+        for port in &self.ports {
+            choose_port(Some(*port))?;
+        }
         self.container("restart")?
             .start()
             .await
@@ -339,7 +380,7 @@ impl ContainerBroker {
     pub async fn remove(mut self) {
         if let Some(c) = self.container.take() {
             if let Err(e) = c.rm().await {
-                tracing::warn!(id = %self.id, "cannot remove broker container: {e}");
+                tracing::warn!(node = self.id, id = %self.container_id, "cannot remove broker container: {e}");
             }
         }
         self.state = BrokerState::Removed;

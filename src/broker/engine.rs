@@ -2,7 +2,8 @@
 //!
 //! Order: `DOCKER_HOST` if set; else the default Docker socket if it exists;
 //! else, when `podman` is installed, a private `podman system service` that
-//! this process starts on a socket of its own and that dies with it.
+//! this process starts on a socket of its own (in its private run directory,
+//! [`crate::infra::rundir`]) and that dies with it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,10 +91,11 @@ fn start_podman_service() -> Result<Engine, String> {
          and podman is not installed (run `make setup`, or use --backend process)"
             .to_string()
     })?;
-    let dir = std::env::temp_dir().join("kafka-chaos");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let socket = dir.join(format!("podman-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&socket);
+    // In the process's private run directory: nobody else can create the
+    // socket first, nor reach the API through it.
+    let dir = crate::infra::rundir::path()
+        .map_err(|e| format!("cannot create the run directory: {e}"))?;
+    let socket = dir.join("podman.sock");
     let host = format!("unix://{}", socket.display());
 
     let mut cmd = Command::new(&podman);

@@ -37,29 +37,34 @@
 //! [`cleanup`]: crate::broker::cleanup
 
 pub mod cleanup;
+pub mod cluster;
 pub mod container;
 pub mod engine;
+pub mod links;
+pub mod node;
 pub mod probe;
 pub mod process;
+pub mod topology;
+pub mod wire;
+
+pub use cluster::{Broker, ReplicaEnd};
+pub use topology::{property_env_name, CHAOS_LISTENER, MAX_NODES};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::infra::proxy::{ChaosProxy, NetworkMode, ProxyError};
+use crate::infra::proxy::ProxyError;
 
 /// The Kafka version used unless another is asked for.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
 
 /// Fixed KRaft cluster id (any valid base64 UUID works for one node).
 pub const CLUSTER_ID: &str = "4L6g3nShT-eMCtK--X86sw";
-
-/// Name of the client listener the producer reaches through the proxy.
-pub const CHAOS_LISTENER: &str = "CHAOS";
 
 /// Label every container carries, with the run it belongs to.
 pub const LABEL_RUN: &str = "kafka-chaos.run";
@@ -178,6 +183,13 @@ pub struct BrokerConfig {
     pub ready_timeout: Duration,
     /// JVM heap, e.g. `-Xmx512m -Xms512m`.
     pub heap_opts: String,
+    /// How many KRaft nodes (1 to 5).
+    pub brokers: usize,
+    /// Broker properties on top of the harness's (a spec's `[broker]` table).
+    pub properties: BTreeMap<String, String>,
+    /// Host folders for nodes' logs, by node id (e.g. a mount that loses
+    /// unsynced writes); other nodes keep their data where the backend does.
+    pub data_dirs: BTreeMap<i32, PathBuf>,
 }
 
 impl BrokerConfig {
@@ -191,6 +203,9 @@ impl BrokerConfig {
             run_label: run_label.into(),
             ready_timeout: Duration::from_secs(120),
             heap_opts: "-Xmx512m -Xms512m".into(),
+            brokers: 1,
+            properties: BTreeMap::new(),
+            data_dirs: BTreeMap::new(),
         }
     }
 }
@@ -206,8 +221,15 @@ pub struct BrokerInfo {
     /// What the producer under test bootstraps from: the chaos proxy.
     #[serde(default)]
     pub client_bootstrap: String,
-    /// Container id or process id.
+    /// Container id or process id (of every node, comma-separated).
     pub id: String,
+    /// How many nodes.
+    #[serde(default = "one")]
+    pub brokers: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Picks the host port: the asked one if it is free, else a free one.
@@ -246,226 +268,9 @@ pub(crate) fn free_port_except(taken: &[u16]) -> Result<u16, BrokerError> {
     ))
 }
 
-/// Starts the chaos proxy on a free loopback port that is none of `taken`,
-/// forwarding to the broker's chaos listener at `127.0.0.1:<upstream_port>`.
-pub(crate) async fn start_proxy(
-    upstream_port: u16,
-    taken: &[u16],
-) -> Result<ChaosProxy, BrokerError> {
-    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, upstream_port));
-    for _ in 0..20 {
-        let proxy = ChaosProxy::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), upstream).await?;
-        if proxy.port() != upstream_port && !taken.contains(&proxy.port()) {
-            return Ok(proxy);
-        }
-    }
-    Err(BrokerError::io(
-        "cannot find a free port for the chaos proxy",
-        std::io::Error::other("the system keeps handing out taken ports"),
-    ))
-}
-
-/// The broker properties both backends run with (single-node KRaft,
-/// broker and controller in one process).
-///
-/// `inter_broker` names the listener the broker uses to reach itself (e.g.
-/// for transaction verification): it must be reachable from where the
-/// broker runs, which in a container the published host port is not.
-pub fn server_properties(
-    listeners: &str,
-    advertised: &str,
-    inter_broker: &str,
-    quorum_voters: &str,
-    log_dirs: &str,
-) -> BTreeMap<String, String> {
-    let mut p = BTreeMap::new();
-    let mut set = |k: &str, v: &str| {
-        p.insert(k.to_string(), v.to_string());
-    };
-    set("node.id", "1");
-    set("process.roles", "broker,controller");
-    set("listeners", listeners);
-    set("advertised.listeners", advertised);
-    set("controller.listener.names", "CONTROLLER");
-    set("inter.broker.listener.name", inter_broker);
-    set(
-        "listener.security.protocol.map",
-        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CHAOS:PLAINTEXT,INTERNAL:PLAINTEXT",
-    );
-    set("controller.quorum.voters", quorum_voters);
-    set("log.dirs", log_dirs);
-    set("num.partitions", "1");
-    set("offsets.topic.replication.factor", "1");
-    set("transaction.state.log.replication.factor", "1");
-    set("transaction.state.log.min.isr", "1");
-    set("share.coordinator.state.topic.replication.factor", "1");
-    set("share.coordinator.state.topic.min.isr", "1");
-    set("group.initial.rebalance.delay.ms", "0");
-    set("auto.create.topics.enable", "false");
-    p
-}
-
-/// The environment variable the official image reads for a property:
-/// `KAFKA_` + upper case, `.` → `_`, `_` → `__`, `-` → `___`.
-pub fn property_env_name(property: &str) -> String {
-    let mut s = String::from("KAFKA_");
-    for c in property.chars() {
-        match c {
-            '.' => s.push('_'),
-            '_' => s.push_str("__"),
-            '-' => s.push_str("___"),
-            c => s.push(c.to_ascii_uppercase()),
-        }
-    }
-    s
-}
-
-/// A broker run by the harness.
-pub enum Broker {
-    Container(Box<container::ContainerBroker>),
-    Process(Box<process::ProcessBroker>),
-}
-
-impl fmt::Debug for Broker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broker")
-            .field("info", &self.info())
-            .finish()
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $b:ident => $e:expr) => {
-        match $self {
-            Broker::Container($b) => $e,
-            Broker::Process($b) => $e,
-        }
-    };
-}
-
-impl Broker {
-    /// Starts a broker and waits until it answers a produce probe.
-    pub async fn start(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
-        let broker = match cfg.backend {
-            Backend::Container => {
-                Broker::Container(Box::new(container::ContainerBroker::start(cfg).await?))
-            }
-            Backend::Process => {
-                Broker::Process(Box::new(process::ProcessBroker::start(cfg).await?))
-            }
-        };
-        if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
-            let log_tail = broker.log_tail(30).await;
-            broker.remove().await;
-            return Err(match e {
-                BrokerError::NotReady { after, reason } if !log_tail.is_empty() => {
-                    BrokerError::NotReady {
-                        after,
-                        reason: format!("{reason}; last broker log lines:\n{log_tail}"),
-                    }
-                }
-                e => e,
-            });
-        }
-        Ok(broker)
-    }
-
-    /// `127.0.0.1:<port>`, the same for the broker's whole life: the direct
-    /// listener, never faulted by [`Broker::set_network`].
-    pub fn bootstrap(&self) -> &str {
-        dispatch!(self, b => b.bootstrap())
-    }
-
-    /// `127.0.0.1:<proxy port>`, the same for the broker's whole life: the
-    /// bootstrap address for the producer under test, through the chaos
-    /// proxy (and the broker's `CHAOS` listener, which advertises it).
-    pub fn client_bootstrap(&self) -> &str {
-        dispatch!(self, b => b.client_bootstrap())
-    }
-
-    /// Switches the network between the producer and the broker (the chaos
-    /// proxy): takes effect at once, survives broker restarts.
-    pub fn set_network(&self, mode: NetworkMode) {
-        dispatch!(self, b => b.proxy().set_mode(mode))
-    }
-
-    /// The network mode in force.
-    pub fn network(&self) -> NetworkMode {
-        dispatch!(self, b => b.proxy().mode())
-    }
-
-    pub fn info(&self) -> BrokerInfo {
-        dispatch!(self, b => b.info())
-    }
-
-    pub fn state(&self) -> BrokerState {
-        dispatch!(self, b => b.state())
-    }
-
-    /// Graceful stop: SIGTERM (the tutorial's Ctrl+C), then wait for exit.
-    pub async fn stop(&mut self) -> Result<(), BrokerError> {
-        dispatch!(self, b => b.stop().await)
-    }
-
-    /// Hard kill: SIGKILL.
-    pub async fn kill(&mut self) -> Result<(), BrokerError> {
-        dispatch!(self, b => b.kill().await)
-    }
-
-    /// Freezes the broker; its connections stay open.
-    pub async fn pause(&mut self) -> Result<(), BrokerError> {
-        dispatch!(self, b => b.pause().await)
-    }
-
-    pub async fn resume(&mut self) -> Result<(), BrokerError> {
-        dispatch!(self, b => b.resume().await)
-    }
-
-    /// Starts a stopped or killed broker again, with its data and address,
-    /// and waits until it is ready.
-    pub async fn restart(&mut self, timeout: Duration) -> Result<(), BrokerError> {
-        dispatch!(self, b => b.start_again().await)?;
-        self.wait_ready(timeout).await
-    }
-
-    /// Waits until a produce probe succeeds.
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), BrokerError> {
-        probe::wait_ready(self.bootstrap(), timeout).await
-    }
-
-    /// Creates a topic with one replica and waits until it has leaders.
-    pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), BrokerError> {
-        probe::create_topic(self.bootstrap(), topic, partitions).await
-    }
-
-    /// The last lines of the broker's log.
-    pub async fn log_tail(&self, lines: usize) -> String {
-        dispatch!(self, b => b.log_tail(lines).await)
-    }
-
-    /// Stops the broker and removes everything it left (container, data).
-    /// Never fails: problems are logged.
-    pub async fn remove(self) {
-        dispatch!(self, b => b.remove().await)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_names_follow_the_official_image() {
-        assert_eq!(
-            property_env_name("advertised.listeners"),
-            "KAFKA_ADVERTISED_LISTENERS"
-        );
-        assert_eq!(
-            property_env_name("transaction.state.log.min.isr"),
-            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"
-        );
-        assert_eq!(property_env_name("a_b-c.d"), "KAFKA_A__B___C_D");
-    }
 
     #[test]
     fn a_taken_port_is_refused_by_name() {

@@ -4,6 +4,7 @@
 //! acknowledged: the broker is up, the controller has elected leaders, and
 //! the log accepts writes. A log line or an open port is not enough.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -35,17 +36,23 @@ fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, BrokerErr
         .map_err(|e| BrokerError::Admin(format!("cannot create admin client: {e}")))
 }
 
-/// Creates `topic` (one replica) unless it exists. Returns an error message.
+/// Creates `topic` with `replicas` replicas and `configs` unless it exists.
+/// Returns an error message.
 async fn ensure_topic(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     partitions: i32,
+    replicas: usize,
+    configs: &BTreeMap<String, String>,
     timeout: Duration,
 ) -> Result<(), String> {
     let opts = AdminOptions::new()
         .operation_timeout(Some(Timeout::After(timeout)))
         .request_timeout(Some(Timeout::After(timeout)));
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas as i32));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
     let results = admin
         .create_topics([&new], &opts)
         .await
@@ -63,8 +70,21 @@ async fn ensure_topic(
 async fn probe_once(
     admin: &AdminClient<DefaultClientContext>,
     producer: &FutureProducer,
+    replicas: usize,
 ) -> Result<(), String> {
-    ensure_topic(admin, PROBE_TOPIC, 1, Duration::from_secs(5)).await?;
+    // With min.insync.replicas = replicas, an acks=all probe is only
+    // acknowledged when every node holds it: a topic created while a node
+    // was still starting would otherwise accept it on fewer replicas.
+    let configs = BTreeMap::from([("min.insync.replicas".to_string(), replicas.to_string())]);
+    ensure_topic(
+        admin,
+        PROBE_TOPIC,
+        1,
+        replicas,
+        &configs,
+        Duration::from_secs(5),
+    )
+    .await?;
     let payload = b"probe";
     producer
         .send(
@@ -76,8 +96,13 @@ async fn probe_once(
         .map_err(|(e, _)| format!("probe produce failed: {e}"))
 }
 
-/// Waits until a produce probe is acknowledged, or `timeout` passes.
-pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<(), BrokerError> {
+/// Waits until a produce probe replicated to `replicas` nodes is
+/// acknowledged, or `timeout` passes.
+pub async fn wait_ready(
+    bootstrap: &str,
+    timeout: Duration,
+    replicas: usize,
+) -> Result<(), BrokerError> {
     let started = Instant::now();
     let admin = admin(bootstrap)?;
     let producer: FutureProducer = base_config(bootstrap)
@@ -95,7 +120,7 @@ pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<(), Broker
                 reason: last,
             });
         }
-        match tokio::time::timeout(left, probe_once(&admin, &producer)).await {
+        match tokio::time::timeout(left, probe_once(&admin, &producer, replicas)).await {
             Ok(Ok(())) => {
                 tracing::debug!(
                     bootstrap,
@@ -111,16 +136,26 @@ pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<(), Broker
     }
 }
 
-/// Creates a topic and waits until every partition has a leader.
+/// Creates a topic and waits until every partition has a leader and a full
+/// ISR.
 pub async fn create_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
+    replicas: usize,
+    configs: &BTreeMap<String, String>,
 ) -> Result<(), BrokerError> {
     let admin = admin(bootstrap)?;
-    ensure_topic(&admin, topic, partitions, Duration::from_secs(30))
-        .await
-        .map_err(BrokerError::Admin)?;
+    ensure_topic(
+        &admin,
+        topic,
+        partitions,
+        replicas,
+        configs,
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(BrokerError::Admin)?;
     let bootstrap = bootstrap.to_string();
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {
@@ -142,11 +177,13 @@ fn wait_for_leaders(bootstrap: &str, topic: &str, timeout: Duration) -> Result<(
                 if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
                     if t.error().is_none()
                         && !t.partitions().is_empty()
-                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.isr().len() == p.replicas().len())
                     {
                         return Ok(());
                     }
-                    last = format!("topic {topic} has no leader yet");
+                    last = format!("topic {topic} has no leader or a short ISR yet");
                 }
             }
             Err(e) => last = e.to_string(),

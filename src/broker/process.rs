@@ -14,12 +14,9 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{
-    choose_port, cleanup, free_port_except, server_properties, start_proxy, Backend, BrokerConfig,
-    BrokerError, BrokerInfo, BrokerState, CHAOS_LISTENER, CLUSTER_ID,
-};
+use super::topology::NodePlan;
+use super::{choose_port, cleanup, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID};
 use crate::infra::cache::cache_dir;
-use crate::infra::proxy::ChaosProxy;
 use crate::infra::supervise;
 
 /// The folder `make setup` lays the Maven jars out in, for a version.
@@ -70,52 +67,70 @@ fn java() -> Result<PathBuf, BrokerError> {
     })
 }
 
-/// A broker running as a child process.
-pub struct ProcessBroker {
-    home: PathBuf,
-    version: String,
-    work: tempfile::TempDir,
-    port: u16,
-    bootstrap: String,
-    /// Port of the chaos listener (the proxy's upstream).
-    chaos_port: u16,
-    proxy: ChaosProxy,
-    client_bootstrap: String,
-    heap_opts: String,
-    child: Option<Child>,
-    state: BrokerState,
-    pidfile: PathBuf,
+/// A Kafka installation for the process backend, resolved once per cluster.
+#[derive(Debug, Clone)]
+pub struct KafkaHome {
+    pub home: PathBuf,
+    pub version: String,
+    java: PathBuf,
 }
 
-impl ProcessBroker {
-    pub async fn start(cfg: &BrokerConfig) -> Result<Self, BrokerError> {
+impl KafkaHome {
+    /// The asked home (or the set-up's jars for the version), checked.
+    pub fn resolve(cfg: &BrokerConfig) -> Result<KafkaHome, BrokerError> {
         let home = cfg
             .kafka_home
             .clone()
             .unwrap_or_else(|| default_kafka_home(&cfg.kafka_version));
         let version = inspect_kafka_home(&home)?;
-        let java = java()?;
-        let port = choose_port(cfg.port)?;
-        let controller_port = free_port_except(&[port])?;
-        let chaos_port = free_port_except(&[port, controller_port])?;
-        let proxy = start_proxy(chaos_port, &[port, controller_port]).await?;
+        Ok(KafkaHome {
+            home,
+            version,
+            java: java()?,
+        })
+    }
+}
+
+/// One KRaft node running as a child process.
+pub struct ProcessNode {
+    id: i32,
+    kafka: KafkaHome,
+    work: tempfile::TempDir,
+    ports: Vec<u16>,
+    heap_opts: String,
+    child: Option<Child>,
+    state: BrokerState,
+    /// Signalled to stop, not yet seen exiting.
+    exiting: Option<Exiting>,
+    pidfile: PathBuf,
+}
+
+/// How a node was told to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exiting {
+    /// SIGTERM: Kafka's controlled shutdown.
+    Graceful,
+    /// SIGKILL.
+    Hard,
+}
+
+impl ProcessNode {
+    /// Writes the node's properties, formats its log folder (KRaft needs it
+    /// once) and starts the JVM. Does not wait for readiness.
+    pub async fn start(
+        cfg: &BrokerConfig,
+        kafka: &KafkaHome,
+        plan: &NodePlan,
+    ) -> Result<Self, BrokerError> {
         let work = tempfile::Builder::new()
-            .prefix(&format!("kafka-chaos-{}-", cfg.run_label))
+            .prefix(&format!("kafka-chaos-{}-node{}-", cfg.run_label, plan.id))
             .tempdir()
             .map_err(|e| BrokerError::io("cannot create the broker's work folder", e))?;
-        let data = work.path().join("data");
-        let props = server_properties(
-            &format!(
-                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{chaos_port},CONTROLLER://127.0.0.1:{controller_port}"
-            ),
-            &format!(
-                "PLAINTEXT://127.0.0.1:{port},{CHAOS_LISTENER}://127.0.0.1:{}",
-                proxy.port()
-            ),
-            "PLAINTEXT",
-            &format!("1@127.0.0.1:{controller_port}"),
-            &data.to_string_lossy(),
-        );
+        let data = match &plan.data_dir {
+            Some(d) => d.clone(),
+            None => work.path().join("data"),
+        };
+        let props = plan.properties(&data.to_string_lossy());
         let props_path = work.path().join("server.properties");
         let mut text = String::from("# written by kafka-chaos\n");
         for (k, v) in &props {
@@ -124,19 +139,19 @@ impl ProcessBroker {
         std::fs::write(&props_path, text)
             .map_err(|e| BrokerError::io(format!("cannot write {}", props_path.display()), e))?;
 
-        // Format the log folder (KRaft needs it once).
-        let out = Command::new(&java)
+        let out = tokio::process::Command::new(&kafka.java)
             .arg("-cp")
-            .arg(classpath(&home))
-            .args(log4j_args(&home))
+            .arg(classpath(&kafka.home))
+            .args(log4j_args(&kafka.home))
             .args(["kafka.tools.StorageTool", "format", "-t", CLUSTER_ID, "-c"])
             .arg(&props_path)
             .arg("--ignore-formatted")
             .output()
+            .await
             .map_err(|e| BrokerError::io("cannot run Kafka's storage tool", e))?;
         if !out.status.success() {
             return Err(BrokerError::KafkaHome {
-                path: home,
+                path: kafka.home.clone(),
                 reason: format!(
                     "formatting storage failed: {}",
                     String::from_utf8_lossy(&out.stderr)
@@ -148,30 +163,27 @@ impl ProcessBroker {
             });
         }
 
-        let pidfile = cleanup::pidfile_path(&cfg.run_label, port);
-        let mut broker = ProcessBroker {
-            home,
-            version,
+        let pidfile = cleanup::pidfile_path(&cfg.run_label, plan.client_port);
+        let mut node = ProcessNode {
+            id: plan.id,
+            kafka: kafka.clone(),
             work,
-            port,
-            bootstrap: format!("127.0.0.1:{port}"),
-            chaos_port,
-            client_bootstrap: proxy.local_addr().to_string(),
-            proxy,
+            ports: plan.ports.clone(),
             heap_opts: cfg.heap_opts.clone(),
             child: None,
             state: BrokerState::Stopped,
+            exiting: None,
             pidfile,
         };
-        broker.spawn(&java)?;
-        Ok(broker)
+        node.spawn()?;
+        Ok(node)
     }
 
     fn log_path(&self) -> PathBuf {
         self.work.path().join("broker.log")
     }
 
-    fn spawn(&mut self, java: &Path) -> Result<(), BrokerError> {
+    fn spawn(&mut self) -> Result<(), BrokerError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -180,11 +192,11 @@ impl ProcessBroker {
         let log2 = log
             .try_clone()
             .map_err(|e| BrokerError::io("cannot open the broker log", e))?;
-        let mut cmd = Command::new(java);
+        let mut cmd = Command::new(&self.kafka.java);
         cmd.args(self.heap_opts.split_whitespace())
             .arg("-cp")
-            .arg(classpath(&self.home))
-            .args(log4j_args(&self.home))
+            .arg(classpath(&self.kafka.home))
+            .args(log4j_args(&self.kafka.home))
             .arg("kafka.Kafka")
             .arg(self.work.path().join("server.properties"))
             .stdin(Stdio::null())
@@ -193,37 +205,26 @@ impl ProcessBroker {
         let child = supervise::spawn(cmd, Signal::SIGKILL)
             .map_err(|e| BrokerError::io("cannot start the Kafka JVM", e))?;
         cleanup::write_pidfile(&self.pidfile, child.id());
-        tracing::debug!(pid = child.id(), bootstrap = %self.bootstrap, "broker process started");
+        tracing::debug!(node = self.id, pid = child.id(), "broker process started");
         self.child = Some(child);
         self.state = BrokerState::Running;
         Ok(())
     }
 
-    pub fn bootstrap(&self) -> &str {
-        &self.bootstrap
+    pub fn source(&self) -> String {
+        self.kafka.home.display().to_string()
     }
 
-    pub fn client_bootstrap(&self) -> &str {
-        &self.client_bootstrap
+    pub fn version(&self) -> &str {
+        &self.kafka.version
     }
 
-    pub fn proxy(&self) -> &ChaosProxy {
-        &self.proxy
-    }
-
-    pub fn info(&self) -> BrokerInfo {
-        BrokerInfo {
-            backend: Backend::Process,
-            kafka_version: self.version.clone(),
-            source: self.home.display().to_string(),
-            bootstrap: self.bootstrap.clone(),
-            client_bootstrap: self.client_bootstrap.clone(),
-            id: self
-                .child
-                .as_ref()
-                .map(|c| c.id().to_string())
-                .unwrap_or_default(),
-        }
+    /// The process id, or empty when it is not running.
+    pub fn id_string(&self) -> String {
+        self.child
+            .as_ref()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> BrokerState {
@@ -259,24 +260,56 @@ impl ProcessBroker {
         self.state.require(op, states)
     }
 
-    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+    /// SIGTERM delivered: the node is on its way down (controlled
+    /// shutdown); [`ProcessNode::await_exit`] waits until it is gone.
+    pub async fn signal_stop(&mut self) -> Result<(), BrokerError> {
         self.require("stop", &[BrokerState::Running])?;
         self.signal(Signal::SIGTERM)?;
-        if !self.wait_exit(Duration::from_secs(60)).await {
-            tracing::warn!("broker did not stop within 60 s of SIGTERM; killing it");
-            self.signal(Signal::SIGKILL)?;
-            self.wait_exit(Duration::from_secs(10)).await;
-        }
         self.state = BrokerState::Stopped;
+        self.exiting = Some(Exiting::Graceful);
         Ok(())
     }
 
-    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+    /// SIGKILL delivered: the node dies; [`ProcessNode::await_exit`] waits
+    /// until the process is gone.
+    pub async fn signal_kill(&mut self) -> Result<(), BrokerError> {
         self.require("kill", &[BrokerState::Running, BrokerState::Paused])?;
         self.signal(Signal::SIGKILL)?;
-        self.wait_exit(Duration::from_secs(10)).await;
         self.state = BrokerState::Stopped;
+        self.exiting = Some(Exiting::Hard);
         Ok(())
+    }
+
+    /// Waits until a node signalled to stop has exited: up to 60 s after
+    /// SIGTERM (then SIGKILL), 10 s after SIGKILL. Returns whether it exited.
+    pub async fn await_exit(&mut self) -> Result<bool, BrokerError> {
+        match self.exiting.take() {
+            None => Ok(true),
+            Some(Exiting::Hard) => Ok(self.wait_exit(Duration::from_secs(10)).await),
+            Some(Exiting::Graceful) => {
+                if self.wait_exit(Duration::from_secs(60)).await {
+                    return Ok(true);
+                }
+                tracing::warn!(
+                    node = self.id,
+                    "broker did not stop within 60 s of SIGTERM; killing it"
+                );
+                self.signal(Signal::SIGKILL)?;
+                Ok(self.wait_exit(Duration::from_secs(10)).await)
+            }
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then wait until the node has exited.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        self.signal_stop().await?;
+        self.await_exit().await.map(|_| ())
+    }
+
+    /// Hard kill: SIGKILL, then wait until the process is gone.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        self.signal_kill().await?;
+        self.await_exit().await.map(|_| ())
     }
 
     pub async fn pause(&mut self) -> Result<(), BrokerError> {
@@ -295,14 +328,15 @@ impl ProcessBroker {
 
     pub async fn start_again(&mut self) -> Result<(), BrokerError> {
         self.require("restart", &[BrokerState::Stopped])?;
+        self.await_exit().await?;
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }
-        // The port must still be free: something else may have taken it.
-        choose_port(Some(self.port))?;
-        choose_port(Some(self.chaos_port))?;
-        let java = java()?;
-        self.spawn(&java)
+        // The ports must still be free: something else may have taken one.
+        for port in &self.ports {
+            choose_port(Some(*port))?;
+        }
+        self.spawn()
     }
 
     pub async fn log_tail(&self, lines: usize) -> String {
@@ -325,7 +359,7 @@ impl ProcessBroker {
     }
 }
 
-impl Drop for ProcessBroker {
+impl Drop for ProcessNode {
     fn drop(&mut self) {
         if let Some(c) = self.child.as_mut() {
             if matches!(c.try_wait(), Ok(None)) {

@@ -1,10 +1,15 @@
-//! Stage 3: the faults, injected into a running broker and healed again.
+//! Stage 3: the faults, aimed at a target and injected into a running
+//! cluster, then healed again.
 //!
-//! [`fault`] maps each [`FaultKind`] of a spec onto the broker (signals,
-//! container pause, restart) or onto its chaos proxy (network cut, latency).
-//! (Fault targets in a cluster and seeded fault plans will land here.)
+//! [`target`] resolves which node(s) a fault hits (partition 0's leader, a
+//! follower, the active controller, a node by id, all, or a seeded draw);
+//! [`fault`] maps each [`FaultKind`] of a spec onto those nodes (signals,
+//! container pause, restart) or onto the harness's proxies (network cut,
+//! latency, isolation from the other brokers).
 //!
 //! [`fault`]: crate::chaos::fault
+//! [`target`]: crate::chaos::target
 //! [`FaultKind`]: crate::spec::FaultKind
 
 pub mod fault;
+pub mod target;

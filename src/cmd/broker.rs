@@ -38,7 +38,6 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    /// The broker these options ask for, its resources labelled `run_label`.
     pub(crate) fn config(&self, run_label: &str) -> BrokerConfig {
         let mut c = BrokerConfig::new(self.backend, run_label);
         c.kafka_version = self.kafka_version.clone();
@@ -50,11 +49,22 @@ impl BrokerArgs {
     }
 }
 
-/// Starts a broker, prints where to reach it, and removes it on Ctrl+C.
-pub(crate) async fn broker_command(args: &BrokerArgs) -> i32 {
+/// `kafka-chaos broker`: the broker options, and how many nodes.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerCommandArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// How many KRaft nodes (1 to 5): with more than one, a cluster whose
+    /// nodes each listen on their own 127.0.0.1 port.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=broker::MAX_NODES as i64))]
+    pub brokers: u8,
+}
+
+pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
     let cancel = interrupt_token();
     let label = format!("broker-{}", run::new_run_id());
-    let cfg = args.config(&label);
+    let mut cfg = args.broker.config(&label);
+    cfg.brokers = usize::from(args.brokers);
     let started = std::time::Instant::now();
     let broker = tokio::select! {
         b = Broker::start(&cfg) => b,
@@ -70,6 +80,14 @@ pub(crate) async fn broker_command(args: &BrokerArgs) -> i32 {
         "client bootstrap (through the harness's fault proxy): {}",
         info.client_bootstrap
     );
+    if broker.brokers() > 1 {
+        for id in broker.node_ids() {
+            out_line!(
+                "  node {id}: {}",
+                broker.node_bootstrap(id).unwrap_or_default()
+            );
+        }
+    }
     out_line!(
         "ready in {:.1} s: Kafka {} ({} backend, {}, id {})",
         started.elapsed().as_secs_f64(),

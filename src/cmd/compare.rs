@@ -343,7 +343,14 @@ mod tests {
         .unwrap();
         let csv_path = new.join("compare-old-run.csv");
         let png_path = new.join("compare-old-run.png");
-        assert_eq!(o.written, vec![csv_path.clone(), png_path.clone()]);
+        let html_path = new.join("compare-old-run.html");
+        assert_eq!(
+            o.written,
+            vec![csv_path.clone(), png_path.clone(), html_path.clone()]
+        );
+        let page = fs::read_to_string(&html_path).unwrap();
+        assert!(page.contains("Old vs new: old-run → new-run"), "{page}");
+        assert!(page.contains("href=\"compare-old-run.csv\""));
         let png = fs::read(&png_path).unwrap();
         assert!(png.len() > 1000);
         assert_eq!(png[..8], PNG_SIGNATURE);
@@ -369,7 +376,12 @@ mod tests {
         in_new.sort();
         assert_eq!(
             in_new,
-            ["compare-old-run.csv", "compare-old-run.png", "summary.json"]
+            [
+                "compare-old-run.csv",
+                "compare-old-run.html",
+                "compare-old-run.png",
+                "summary.json"
+            ]
         );
         assert_eq!(fs::read_dir(&old).unwrap().count(), 1);
     }

@@ -47,12 +47,21 @@ impl Console {
 impl Reporter for Console {
     fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::BrokerStarting { backend } => {
-                self.line(&format!("starting a Kafka broker ({backend} backend)…"))
+            Event::BrokerStarting { backend, brokers } => {
+                if brokers > 1 {
+                    self.line(&format!(
+                        "starting a {brokers}-node Kafka cluster ({backend} backend)…"
+                    ))
+                } else {
+                    self.line(&format!("starting a Kafka broker ({backend} backend)…"))
+                }
             }
             Event::BrokerReady { info, seconds } => self.line(&format!(
-                "broker ready at {} in {seconds:.1} s (Kafka {}, {})",
-                info.bootstrap, info.kafka_version, info.source
+                "{} ready at {} in {seconds:.1} s (Kafka {}, {})",
+                if info.brokers > 1 { "cluster" } else { "broker" },
+                info.bootstrap,
+                info.kafka_version,
+                info.source
             )),
             Event::RunFolder { path } => self.line(&format!("results go to {}", path.display())),
             Event::ExperimentStarted { index, total, spec } => {
@@ -89,9 +98,18 @@ impl Reporter for Console {
                     b.set_position(sent);
                 }
             }
-            Event::FaultInjected { kind, after, at } => self.line(&format!(
-                "  {at:>7.2} s  fault {kind} injected after record {after}"
-            )),
+            Event::FaultInjected {
+                kind,
+                after,
+                sent,
+                at,
+            } => self.line(&if sent == after {
+                format!("  {at:>7.2} s  fault {kind} injected after record {after}")
+            } else {
+                format!(
+                    "  {at:>7.2} s  fault {kind} injected after record {sent} (asked: after {after})"
+                )
+            }),
             Event::FaultHealed { kind, at } => self.line(&format!(
                 "  {at:>7.2} s  {kind} healed: broker answers again"
             )),
@@ -109,6 +127,12 @@ impl Reporter for Console {
                     "  done: sent {}, acked {}, failed {}, persisted {} — lost {}, silent_loss {}, recovered {}",
                     c.sent, c.acked, c.failed, c.persisted, c.lost, c.silent_loss, c.recovered
                 ));
+                if !result.verified() {
+                    self.line(&format!(
+                        "  NOT VERIFIED: {}",
+                        result.not_verified_reason()
+                    ));
+                }
             }
             Event::ExperimentFailed { name, error } => {
                 self.finish_bar();
@@ -126,6 +150,10 @@ impl Reporter for Console {
                         out_line!("not finished: {name}: {err}");
                     }
                     out_line!("results: {}", folder.display());
+                    out_line!(
+                        "report:  {}",
+                        folder.join(crate::model::names::REPORT_HTML).display()
+                    );
                 }
             }
         }

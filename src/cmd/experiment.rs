@@ -34,6 +34,11 @@ pub struct ExperimentArgs {
     /// and exit 1 if any is violated (see junit.xml in the run folder).
     #[arg(long)]
     pub check: bool,
+    /// Keep the run's private directory (the external producers' stderr
+    /// logs, the private podman service's socket) instead of removing it at
+    /// the end; its path is printed.
+    #[arg(long)]
+    pub keep_run_dir: bool,
     #[command(flatten)]
     pub broker: BrokerArgs,
 }
@@ -75,12 +80,18 @@ pub(crate) async fn experiment(
         profile: args.profile,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    if args.keep_run_dir {
+        crate::infra::rundir::keep();
+    }
     let cancel = interrupt_token();
     let mut console = Console::new(quiet);
-    match run::run(&specs, &opts, &mut console, &cancel)
+    let ran = run::run(&specs, &opts, &mut console, &cancel)
         .await
-        .context("run failed")
-    {
+        .context("run failed");
+    if let Some(kept) = crate::infra::rundir::finish() {
+        err_line!("run directory kept: {}", kept.display());
+    }
+    match ran {
         Ok(outcome) => {
             let violated = if args.check {
                 print_checks(&outcome.results)
@@ -95,7 +106,7 @@ pub(crate) async fn experiment(
                 exit::CANNOT_RUN
             } else if violated > 0 {
                 err_line!(
-                    "error: {violated} expectation(s) violated (see {})",
+                    "error: {violated} check(s) failed: expectations violated or experiments not verified (see {})",
                     outcome
                         .folder
                         .join(crate::report::names::JUNIT_XML)
@@ -116,15 +127,17 @@ pub(crate) async fn experiment(
     }
 }
 
-/// Prints every expectation's result; returns how many were violated.
+/// Prints every expectation's result, and every reason an experiment is
+/// not verified; returns how many failed. A not verified experiment fails
+/// even when its expectations hold: its verdicts are no evidence.
 fn print_checks(results: &[ExperimentResult]) -> usize {
-    let mut violated = 0;
+    let mut failed = 0;
     let mut any = false;
     for r in results {
         for c in &r.checks {
             any = true;
             if !c.passed {
-                violated += 1;
+                failed += 1;
             }
             out_line!(
                 "{}  {}: {} (actual {})",
@@ -134,9 +147,13 @@ fn print_checks(results: &[ExperimentResult]) -> usize {
                 c.actual
             );
         }
+        for reason in &r.integrity {
+            failed += 1;
+            out_line!("FAIL  {}: NOT VERIFIED: {reason}", r.name);
+        }
     }
-    if !any {
+    if !any && failed == 0 {
         out_line!("no expectations to check (add an [expect] table to a spec)");
     }
-    violated
+    failed
 }

@@ -31,17 +31,42 @@ pub(crate) fn list(experiments: &Path, args: &ListArgs) -> anyhow::Result<()> {
             s.mode_label(),
             s.records,
             humantime::format_duration(s.pause),
-            if s.fault == spec::FaultKind::None {
-                "none".to_string()
-            } else {
-                format!("{} after {}, heal {}", s.fault, s.fault_after, s.heal)
-            },
+            faults_line(&s),
         );
+        if s.brokers > 1 {
+            out_line!(
+                "{:width$}    on {} brokers, topic with {} replicas",
+                "",
+                s.brokers,
+                s.replication_factor
+            );
+        }
         for line in textwrap(&s.description, 76) {
             out_line!("{:width$}    {line}", "");
         }
     }
     Ok(())
+}
+
+/// The faults of a spec in a few words: `none`, `hard_shutdown after 100,
+/// heal after 10s`, or each step of a sequence with its target.
+fn faults_line(s: &spec::ExperimentSpec) -> String {
+    if s.faults.is_empty() {
+        return "none".to_string();
+    }
+    let many = s.brokers > 1;
+    s.faults
+        .iter()
+        .map(|f| {
+            let target = if many {
+                format!(" of {}", f.target)
+            } else {
+                String::new()
+            };
+            format!("{}{target} after {}, heal {}", f.label(), f.after, f.heal)
+        })
+        .collect::<Vec<_>>()
+        .join("; then ")
 }
 
 fn textwrap(text: &str, width: usize) -> Vec<String> {

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod experiment;
 pub mod list;
 pub mod output;
+pub mod report;
 pub mod signal;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use self::broker::BrokerArgs;
+use self::broker::BrokerCommandArgs;
 use self::experiment::ExperimentArgs;
 use self::list::ListArgs;
 use self::output::{err_line, fail};
@@ -34,7 +35,8 @@ Exit codes:
   0    success (and, with --check, every expectation met)
   1    an expectation was violated (with --check; each one is listed)
   2    the harness could not run: bad spec or argument, broker did not start,
-       missing image, missing Kafka home, port in use, engine unavailable
+       missing image, missing Kafka home, port in use, engine unavailable,
+       a folder that is not a run (report, compare)
   130  interrupted (SIGINT/SIGTERM): brokers removed, finished results kept
 
 Verdicts (what the application was told × what the topic really holds):
@@ -47,7 +49,8 @@ Examples:
   kafka-chaos experiment sync fire-and-forget two of them
   kafka-chaos experiment all --backend process --kafka-home ~/kafka_2.13-4.3.1
   kafka-chaos list
-  kafka-chaos compare results/OLD_RUN results/NEW_RUN --max-increase lost=0";
+  kafka-chaos compare results/OLD_RUN results/NEW_RUN --max-increase lost=0
+  kafka-chaos report results/RUN                 charts and report.html again";
 
 /// Reproducible chaos experiments for Kafka producers: what each way of
 /// sending really delivers when the broker fails mid-stream.
@@ -96,11 +99,14 @@ pub enum Command {
     /// Compare two runs' verdict counts side by side; with thresholds, exit
     /// 1 when a difference crosses one (for regression runs in CI).
     Compare(compare::CompareArgs),
+    /// Draw a run's charts and report.html again from its folder's CSV and
+    /// JSON files, without Kafka.
+    Report(report::ReportArgs),
     /// Measure throughput and latency next to kcat and Kafka's own
     /// ProducerPerformance on the same broker (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
     /// Start a broker and keep it until Ctrl+C (to explore by hand).
-    Broker(BrokerArgs),
+    Broker(BrokerCommandArgs),
     /// Remove brokers (containers and processes) left by runs that were
     /// killed before they could clean up.
     Cleanup,
@@ -154,6 +160,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Broker(args) => broker::broker_command(args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::Compare(args) => compare::command(args),
+        Command::Report(args) => report::command(args, cli.quiet),
         Command::Experiment(args) => {
             experiment::experiment(&cli.experiments, &cli.results, cli.quiet, args).await
         }

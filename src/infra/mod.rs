@@ -1,6 +1,7 @@
 //! Kafka-agnostic instruments the broker stage and the producers are built
 //! on: the fault-injecting TCP proxy, child processes that cannot outlive
-//! the harness, and the set-up's cache folder.
+//! the harness, the set-up's cache folder, and the process's private run
+//! directory.
 //!
 //! Nothing here knows about Kafka, specs or results: it depends on no other
 //! folder of the crate. (A FUSE filesystem for power-loss faults will land
@@ -8,4 +9,5 @@
 
 pub mod cache;
 pub mod proxy;
+pub mod rundir;
 pub mod supervise;

@@ -6,6 +6,7 @@
 //! stage reads and writes these types.
 
 pub mod expect;
+pub mod integrity;
 pub mod ledger;
 pub mod names;
 pub mod result;

@@ -7,6 +7,8 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const METADATA_JSON: &str = "metadata.json";
 pub const COMPARISON_PNG: &str = "comparison.png";
 pub const JUNIT_XML: &str = "junit.xml";
+/// The page a person opens: everything above, on one self-contained page.
+pub const REPORT_HTML: &str = "report.html";
 pub const RECORDS_CSV_SUFFIX: &str = ".records.csv";
 pub const TIMELINE_PNG_SUFFIX: &str = ".timeline.png";
 pub const LATENCY_PNG_SUFFIX: &str = ".latency.png";

@@ -10,18 +10,255 @@ use serde::{Deserialize, Serialize};
 use crate::model::ledger::Ledger;
 use crate::model::verdict::Verification;
 
+/// A partition's leadership at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leadership {
+    /// The leader's node id (-1: none).
+    pub leader: i32,
+    pub epoch: i32,
+}
+
 /// A window during which a fault was in force (for shading in charts).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
     /// Fault kind, e.g. `hard_shutdown`.
     pub kind: String,
-    /// Seconds since the time origin when the fault was injected.
+    /// Seconds since the time origin when the fault was in force (its
+    /// injection had completed: the signal delivered, the broker frozen, the
+    /// network switched). The same as `injected_at`.
     pub start: f64,
     /// Seconds since the time origin when the broker was healthy again
     /// (`None` if it never came back).
     pub end: Option<f64>,
-    /// The number of records sent when the fault was injected.
+    /// The spec's `fault_after`: the record count the fault was asked for.
     pub after_records: u64,
+    /// Seconds since the time origin when the injection completed (the
+    /// signal was delivered, the pause done, the proxy switched).
+    #[serde(default)]
+    pub injected_at: f64,
+    /// Seconds since the time origin when the broker was down (its process
+    /// or container had exited) or frozen; `None` for network faults, and
+    /// when it did not settle.
+    #[serde(default)]
+    pub settled_at: Option<f64>,
+    /// Records handed to the client when the fault was in force.
+    #[serde(default)]
+    pub sent_at_injection: u64,
+    /// Records acknowledged to the client when the fault was in force
+    /// (delivery reports of success; an external producer's `ack` lines).
+    #[serde(default)]
+    pub acked_at_injection: u64,
+    /// The target as the spec names it (`leader`, `broker:2`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// The node(s) hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<i32>,
+    /// Partition 0's leader and epoch just before the injection…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_before: Option<Leadership>,
+    /// …and once the fault was healed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_after: Option<Leadership>,
+    /// How long the spec kept the fault in force before healing it, in
+    /// seconds (`downtime`; 0 for bounces). `None` when it lasted until the
+    /// producer ended, or in results written before this field existed.
+    #[serde(default)]
+    pub downtime_s: Option<f64>,
+    /// The fault lasted until the producer ended (`downtime =
+    /// "until-producer-ends"`).
+    #[serde(default)]
+    pub until_producer_ends: bool,
+    /// fault = `latency`: the delay added in each direction, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+}
+
+/// One partition of the experiment's topic after the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionAfter {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// The log end offset of one replica after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaEnd {
+    pub partition: i32,
+    pub node: i32,
+    /// `None` when the node could not be asked (it was down).
+    pub log_end_offset: Option<i64>,
+}
+
+/// The cluster an experiment ran on, and the state it left its topic in:
+/// after an unclean election the replicas' log ends diverge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFacts {
+    pub brokers: usize,
+    pub replication_factor: usize,
+    /// The spec's `[broker]` table (broker properties and topic configs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+    /// Seconds the read-back waited for every partition to have a leader
+    /// and a full ISR.
+    #[serde(default)]
+    pub in_sync_wait: f64,
+    /// Set when the ISR was not full when the read-back began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_in_sync: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionAfter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaEnd>,
+}
+
+impl Default for ClusterFacts {
+    fn default() -> Self {
+        ClusterFacts {
+            brokers: 1,
+            replication_factor: 1,
+            properties: BTreeMap::new(),
+            in_sync_wait: 0.0,
+            not_in_sync: None,
+            partitions: Vec::new(),
+            replicas: Vec::new(),
+        }
+    }
+}
+
+impl FaultWindow {
+    /// A window of `kind` from `start`, not healed yet, without parameters.
+    pub fn new(kind: impl Into<String>, start: f64, after_records: u64) -> FaultWindow {
+        FaultWindow {
+            kind: kind.into(),
+            start,
+            end: None,
+            after_records,
+            ..Default::default()
+        }
+    }
+
+    /// The fault with its parameters, as charts and reports name it:
+    /// `hard_shutdown, 10s down`, `latency 300ms for 10s`, `network_cut 12s`.
+    pub fn describe(&self) -> String {
+        describe_fault(
+            &self.kind,
+            self.downtime_s,
+            self.until_producer_ends,
+            self.latency_ms,
+        )
+    }
+
+    /// How long the window lasted (injection to healthy again), if it ended.
+    pub fn duration(&self) -> Option<f64> {
+        self.end.map(|e| (e - self.start).max(0.0))
+    }
+}
+
+/// A fault kind with its parameters in a few words (see
+/// [`FaultWindow::describe`]); the bare kind when no parameter is known.
+pub fn describe_fault(
+    kind: &str,
+    downtime_s: Option<f64>,
+    until_producer_ends: bool,
+    latency_ms: Option<f64>,
+) -> String {
+    // How long it lasted, if known: "10s", "until the producer ended".
+    let held = match (until_producer_ends, downtime_s) {
+        (true, _) => Some("until the producer ended".to_string()),
+        (false, Some(d)) if d > 0.0 => Some(fmt_duration(d)),
+        _ => None,
+    };
+    match (kind, held) {
+        ("none" | "", _) => "none".to_string(),
+        ("latency", held) => {
+            let delay = latency_ms.map_or(String::new(), |ms| {
+                format!(" {}", fmt_duration(ms / 1000.0))
+            });
+            match held {
+                Some(h) if until_producer_ends => format!("latency{delay} {h}"),
+                Some(h) => format!("latency{delay} for {h}"),
+                None => format!("latency{delay}"),
+            }
+        }
+        // Bounces restart at once: no parameter.
+        ("clean_bounce" | "hard_bounce", _) => kind.to_string(),
+        ("clean_shutdown" | "hard_shutdown", Some(h)) if until_producer_ends => {
+            format!("{kind}, down {h}")
+        }
+        ("clean_shutdown" | "hard_shutdown", Some(h)) => format!("{kind}, {h} down"),
+        // pause, network_cut, and kinds added later: "network_cut 12s".
+        (_, Some(h)) => format!("{kind} {h}"),
+        (_, None) => kind.to_string(),
+    }
+}
+
+/// A duration in seconds the way a spec writes it: `300ms`, `10s`, `1.5s`,
+/// `2m`, `2m30s`.
+pub fn fmt_duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "?".to_string();
+    }
+    let ms = (secs * 1000.0).round() as u64;
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if !ms.is_multiple_of(1000) {
+        let s = format!("{:.3}", ms as f64 / 1000.0);
+        return format!("{}s", s.trim_end_matches('0').trim_end_matches('.'));
+    }
+    match ms / 1000 {
+        s if s < 120 => format!("{s}s"),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{}m{}s", s / 60, s % 60),
+    }
+}
+
+/// The spec an experiment ran with (its profile applied), kept in the
+/// results so a report can show it when the file has changed or is gone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpecFacts {
+    /// The spec file, as an absolute path when it could be resolved.
+    pub file: String,
+    /// The file's text when the experiment ran (`None` if unreadable).
+    #[serde(default)]
+    pub toml: Option<String>,
+    pub records: u64,
+    pub pause_s: f64,
+    pub partitions: i32,
+    pub payload_bytes: u64,
+    pub fault: String,
+    pub fault_after: u64,
+    /// See [`FaultWindow::downtime_s`].
+    pub downtime_s: Option<f64>,
+    pub until_producer_ends: bool,
+    pub latency_ms: Option<f64>,
+    /// Sync mode: how long `get()` waited per record.
+    pub sync_timeout_s: f64,
+    /// Transactional mode: records per transaction (0 otherwise).
+    pub transaction_size: u64,
+    /// The expectations, as written (`lost = 0`, `silent_loss > 0`).
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// mode = "external": the client settings are the external client's
+    /// own, not librdkafka's.
+    #[serde(default)]
+    pub external: bool,
+}
+
+impl SpecFacts {
+    /// The spec's fault with its parameters (see [`describe_fault`]).
+    pub fn describe_fault(&self) -> String {
+        describe_fault(
+            &self.fault,
+            self.downtime_s,
+            self.until_producer_ends,
+            self.latency_ms,
+        )
+    }
 }
 
 /// Wall time of each phase of an experiment, in seconds.
@@ -35,8 +272,13 @@ pub struct PhaseTimings {
     pub outage: f64,
     /// From the heal until the broker answered a readiness probe.
     pub recovery: f64,
-    /// Reading the topic back and verifying.
+    /// Reading the topic back and verifying (including `settle_wait`).
     pub verification: f64,
+    /// Of `verification`: waiting until every partition's last stable
+    /// offset reached its high watermark (open transactions ended) before
+    /// the end of the read-back was fixed.
+    #[serde(default)]
+    pub settle_wait: f64,
     /// Writing the reports of this experiment.
     pub reporting: f64,
     /// Wall time of the whole experiment, topic creation to reports written
@@ -97,6 +339,52 @@ pub struct ExperimentResult {
     /// its client, exit status and protocol problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The cluster and its topic after the run.
+    #[serde(default)]
+    pub cluster: ClusterFacts,
+    /// Why the experiment is NOT VERIFIED: it did not do what its spec asks
+    /// (a fault that did not happen, or landed late; a producer that stopped
+    /// early; a read-back that could not reach a stable end). Empty when
+    /// verified. See [`crate::model::integrity`].
+    #[serde(default)]
+    pub integrity: Vec<String>,
+    /// The spec as it ran (`None` in results written before this field).
+    #[serde(default)]
+    pub spec: Option<SpecFacts>,
+}
+
+impl ExperimentResult {
+    /// The experiment did what its spec asks, so its verdicts are evidence.
+    pub fn verified(&self) -> bool {
+        self.integrity.is_empty()
+    }
+
+    /// The reasons it is not verified, in one line (empty when verified).
+    pub fn not_verified_reason(&self) -> String {
+        self.integrity.join("; ")
+    }
+
+    /// Whether an external producer ran (its client settings are its own,
+    /// not librdkafka's): from the spec, else from a mode label such as
+    /// `kafka-python/sync`.
+    pub fn is_external(&self) -> bool {
+        self.spec.as_ref().is_some_and(|s| s.external) || self.mode.contains('/')
+    }
+
+    /// The experiment's fault with its parameters: from its fault windows
+    /// (`hard_shutdown, 10s down`), else from its spec, else the bare kind.
+    pub fn fault_label(&self) -> String {
+        let mut labels: Vec<String> = self.faults.iter().map(FaultWindow::describe).collect();
+        labels.dedup();
+        match labels.as_slice() {
+            [] => match &self.spec {
+                Some(s) if s.fault == self.fault => s.describe_fault(),
+                _ => self.fault.clone(),
+            },
+            [one] => one.clone(),
+            many => many.join(" + "),
+        }
+    }
 }
 
 /// Facts about the whole run, written beside the results.
@@ -155,6 +443,60 @@ impl LatencyStats {
 mod tests {
     use super::*;
     use crate::model::ledger::{Ledger, Outcome};
+
+    #[test]
+    fn durations_read_like_a_spec() {
+        assert_eq!(fmt_duration(0.3), "300ms");
+        assert_eq!(fmt_duration(0.0), "0ms");
+        assert_eq!(fmt_duration(10.0), "10s");
+        assert_eq!(fmt_duration(1.25), "1.25s");
+        assert_eq!(fmt_duration(90.0), "90s");
+        assert_eq!(fmt_duration(120.0), "2m");
+        assert_eq!(fmt_duration(150.0), "2m30s");
+        assert_eq!(fmt_duration(f64::NAN), "?");
+    }
+
+    #[test]
+    fn faults_are_named_with_their_parameters() {
+        let d = |kind, down: Option<f64>, until, lat: Option<f64>| {
+            describe_fault(kind, down, until, lat)
+        };
+        assert_eq!(
+            d("latency", Some(10.0), false, Some(300.0)),
+            "latency 300ms for 10s"
+        );
+        assert_eq!(d("latency", None, false, Some(300.0)), "latency 300ms");
+        assert_eq!(
+            d("latency", None, true, Some(50.0)),
+            "latency 50ms until the producer ended"
+        );
+        assert_eq!(
+            d("hard_shutdown", Some(10.0), false, None),
+            "hard_shutdown, 10s down"
+        );
+        assert_eq!(
+            d("clean_shutdown", None, true, None),
+            "clean_shutdown, down until the producer ended"
+        );
+        assert_eq!(d("network_cut", Some(12.0), false, None), "network_cut 12s");
+        assert_eq!(d("pause", Some(5.0), false, None), "pause 5s");
+        assert_eq!(d("hard_bounce", Some(0.0), false, None), "hard_bounce");
+        assert_eq!(d("none", None, false, None), "none");
+        // Results written before the parameters were recorded.
+        assert_eq!(d("hard_shutdown", None, false, None), "hard_shutdown");
+        assert_eq!(FaultWindow::new("pause", 1.0, 3).describe(), "pause");
+    }
+
+    #[test]
+    fn old_fault_windows_parse_without_parameters() {
+        let w: FaultWindow = serde_json::from_str(
+            r#"{"kind":"hard_shutdown","start":1.5,"end":6.0,"after_records":150}"#,
+        )
+        .unwrap();
+        assert_eq!(w.downtime_s, None);
+        assert!(!w.until_producer_ends);
+        assert_eq!(w.duration(), Some(4.5));
+    }
 
     #[test]
     fn latency_percentiles_use_reported_records_only() {

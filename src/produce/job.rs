@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::gate::FaultGate;
 use crate::model::ledger::Ledger;
 use crate::spec::ExperimentSpec;
 
@@ -17,6 +18,9 @@ pub struct ProduceJob<'a> {
     pub topic: &'a str,
     /// The experiment's time origin.
     pub origin: Instant,
+    /// Where the producer hands off to the fault side (and keeps its
+    /// counters); [`FaultGate::open`] without a fault.
+    pub gate: &'a FaultGate,
 }
 
 /// What the produce phase hands back.
@@ -72,6 +76,8 @@ pub enum ExternalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create the run directory for the producer's log: {0}")]
+    RunDir(std::io::Error),
     #[error("cannot create the producer's log file {path}: {source}")]
     Log {
         path: PathBuf,

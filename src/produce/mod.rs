@@ -5,8 +5,10 @@
 //! fire-and-forget, sync, async, idempotent, transactional) or a program of
 //! the spec's own that speaks the line protocol of
 //! `docs/external-producers.md` ([`external`]). Both take a [`ProduceJob`]
-//! and report each record sent to a [`SendObserver`] (the runner injects the
-//! fault from there). [`payload`] is what every record carries.
+//! and report each record sent to a [`SendObserver`] (the runner's progress)
+//! and to the job's [`FaultGate`] ([`gate`]), where the producer hands off
+//! to the fault side at the spec's trigger point and waits until the fault
+//! is in force. [`payload`] is what every record carries.
 //!
 //! [`produce`]: crate::produce::produce
 //! [`Ledger`]: crate::model::ledger::Ledger
@@ -14,15 +16,19 @@
 //! [`external`]: crate::produce::external
 //! [`ProduceJob`]: crate::produce::ProduceJob
 //! [`SendObserver`]: crate::produce::SendObserver
+//! [`FaultGate`]: crate::produce::gate::FaultGate
+//! [`gate`]: crate::produce::gate
 //! [`payload`]: crate::produce::payload
 
 pub mod external;
+pub mod gate;
 pub mod job;
 pub mod modes;
 pub mod payload;
 
 use crate::spec::Mode;
 
+pub use gate::{FaultGate, FaultSide, HandOffRequest, Progress};
 pub use job::{ExternalError, ModeError, ProduceJob, Produced, SendObserver};
 
 /// Runs the producer in the spec's mode until the application ends.

@@ -24,6 +24,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::gate::Progress;
 use super::job::{ModeError, ProduceJob, Produced, SendObserver};
 use super::payload::payload;
 use crate::model::ledger::{Ledger, Outcome, Persistence};
@@ -35,6 +36,8 @@ type Report = (u64, Outcome);
 struct DeliveryContext {
     origin: Instant,
     tx: UnboundedSender<Report>,
+    /// The fault gate's counters: a success counts as acknowledged at once.
+    progress: Arc<Progress>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -45,11 +48,14 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let at = self.origin.elapsed().as_secs_f64();
         let outcome = match result {
-            Ok(m) => Outcome::Acked {
-                partition: m.partition(),
-                offset: m.offset(),
-                at,
-            },
+            Ok(m) => {
+                self.progress.add_acked();
+                Outcome::Acked {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    at,
+                }
+            }
             Err((e, m)) => Outcome::Failed {
                 error: e.to_string(),
                 persistence: persistence_of(m),
@@ -90,18 +96,9 @@ pub async fn produce(
     job: ProduceJob<'_>,
     observer: &mut dyn SendObserver,
 ) -> Result<Produced, ModeError> {
-    let (tx, rx) = unbounded_channel();
-    let producer = Arc::new(create_producer(&job, tx.clone())?);
-    let mut run = Run {
-        job: &job,
-        producer: producer.clone(),
-        tx,
-        rx,
-        ledger: Ledger::with_capacity(job.spec.records as usize),
-        late: 0,
-        first_send: None,
-        last_send: 0.0,
-    };
+    let mut run = Run::start(&job)?;
+    // fault_after = 0: the fault is in force before the first record.
+    job.gate.sent(0).await;
     match job.spec.mode {
         Mode::FireAndForget => run.fire_and_forget(observer).await,
         Mode::Sync => run.sync(observer).await,
@@ -110,32 +107,7 @@ pub async fn produce(
         // Dispatched to the external producer by `super::produce`.
         Mode::External => {}
     }
-    let Run {
-        ledger,
-        late,
-        first_send,
-        last_send,
-        rx,
-        producer: p2,
-        ..
-    } = run;
-    // The application ends: stop listening, then close the client (which
-    // purges whatever it still holds; dropping may block briefly).
-    drop(rx);
-    tokio::task::spawn_blocking(move || {
-        drop(p2);
-        drop(producer)
-    })
-    .await
-    .map_err(|e| ModeError::Task(e.to_string()))?;
-    Ok(Produced {
-        ledger,
-        first_send: first_send.unwrap_or(0.0),
-        last_send,
-        ended: job.origin.elapsed().as_secs_f64(),
-        late_reports: late,
-        notes: Vec::new(),
-    })
+    run.finish().await
 }
 
 /// A producer whose delivery reports go to `tx`. Transactional mode gets a
@@ -147,6 +119,7 @@ fn create_producer(
     let ctx = DeliveryContext {
         origin: job.origin,
         tx,
+        progress: job.gate.progress().clone(),
     };
     let mut cfg = client_config(job.spec, job.bootstrap);
     if job.spec.mode == Mode::Transactional {
@@ -156,8 +129,44 @@ fn create_producer(
         .map_err(|e| ModeError::Create(e.to_string()))
 }
 
+/// Drops a producer off the async runtime: rust-rdkafka purges what it
+/// still holds, which may block briefly.
+async fn drop_producer(p: Arc<ThreadedProducer<DeliveryContext>>) -> Result<(), ModeError> {
+    tokio::task::spawn_blocking(move || drop(p))
+        .await
+        .map_err(|e| ModeError::Task(e.to_string()))
+}
+
+/// A failed commit: the error, and whether the transaction may have
+/// committed anyway.
+#[derive(Debug, Clone, PartialEq)]
+struct CommitFailure {
+    error: String,
+    persistence: Persistence,
+}
+
+/// What a failed `commit_transaction` says about the transaction's
+/// records: a commit that timed out may have committed on the broker (the
+/// client stopped waiting, the coordinator may have gone on), so its
+/// records are `possibly_persisted`; any other failure means the
+/// transaction did not commit.
+fn commit_failure_persistence(code: Option<RDKafkaErrorCode>) -> Persistence {
+    match code {
+        Some(
+            RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::TimedOutQueue,
+        ) => Persistence::PossiblyPersisted,
+        _ => Persistence::NotPersisted,
+    }
+}
+
 struct Run<'a, 'b> {
     job: &'a ProduceJob<'b>,
+    /// The only long-lived handle of the producer: replaced (and the old
+    /// one dropped) when transactional mode starts a new one. Clones live
+    /// only for the length of a blocking call.
     producer: Arc<ThreadedProducer<DeliveryContext>>,
     /// For producers created anew (transactional mode, after a fatal error).
     tx: UnboundedSender<Report>,
@@ -166,6 +175,49 @@ struct Run<'a, 'b> {
     late: u64,
     first_send: Option<f64>,
     last_send: f64,
+}
+
+impl<'a, 'b> Run<'a, 'b> {
+    /// The application starts: its producer, and an empty ledger.
+    fn start(job: &'a ProduceJob<'b>) -> Result<Self, ModeError> {
+        let (tx, rx) = unbounded_channel();
+        let producer = Arc::new(create_producer(job, tx.clone())?);
+        Ok(Run {
+            job,
+            producer,
+            tx,
+            rx,
+            ledger: Ledger::with_capacity(job.spec.records.min(1 << 24) as usize),
+            late: 0,
+            first_send: None,
+            last_send: 0.0,
+        })
+    }
+
+    /// The application ends: stop listening, then close the client (which
+    /// purges whatever it still holds).
+    async fn finish(self) -> Result<Produced, ModeError> {
+        let Run {
+            job,
+            producer,
+            rx,
+            ledger,
+            late,
+            first_send,
+            last_send,
+            ..
+        } = self;
+        drop(rx);
+        drop_producer(producer).await?;
+        Ok(Produced {
+            ledger,
+            first_send: first_send.unwrap_or(0.0),
+            last_send,
+            ended: job.origin.elapsed().as_secs_f64(),
+            late_reports: late,
+            notes: Vec::new(),
+        })
+    }
 }
 
 impl Run<'_, '_> {
@@ -193,6 +245,14 @@ impl Run<'_, '_> {
                 Err((e, _)) => return Err(e),
             }
         }
+    }
+
+    /// `count` records are in the ledger: tell the observer, and hand off
+    /// to the fault side at a trigger point (waiting until the fault is in
+    /// force).
+    async fn handed_over(&mut self, observer: &mut dyn SendObserver, count: u64) {
+        observer.sent(count, self.now());
+        self.job.gate.sent(count).await;
     }
 
     fn fail_now(&mut self, seq: u64, e: &KafkaError) {
@@ -224,7 +284,7 @@ impl Run<'_, '_> {
         for seq in 0..self.job.spec.records {
             // The script does not look at the result of send() at all.
             let _ = self.send(seq).await;
-            observer.sent(seq + 1, self.now());
+            self.handed_over(observer, seq + 1).await;
             self.pause().await;
         }
         // No flush: the script simply ends.
@@ -234,7 +294,7 @@ impl Run<'_, '_> {
         let timeout = self.job.spec.sync_timeout;
         for seq in 0..self.job.spec.records {
             let sent = self.send(seq).await;
-            observer.sent(seq + 1, self.now());
+            self.handed_over(observer, seq + 1).await;
             if let Err(e) = sent {
                 self.fail_now(seq, &e);
                 continue;
@@ -286,7 +346,7 @@ impl Run<'_, '_> {
                 // send() raised: the script would see the exception.
                 self.fail_now(seq, &e);
             }
-            observer.sent(seq + 1, self.now());
+            self.handed_over(observer, seq + 1).await;
             self.drain();
             self.pause().await;
         }
@@ -314,7 +374,7 @@ impl Run<'_, '_> {
                 let error = e.clone();
                 for &s in &batch {
                     self.skip_send(s);
-                    observer.sent(s + 1, self.now());
+                    self.handed_over(observer, s + 1).await;
                     self.fail_with(s, &error, Persistence::NotPersisted);
                 }
                 ready = self.recreate(op_timeout).await;
@@ -330,11 +390,14 @@ impl Run<'_, '_> {
                 } else {
                     self.skip_send(s);
                 }
-                observer.sent(s + 1, self.now());
+                self.handed_over(observer, s + 1).await;
                 self.pause().await;
             }
             let result = match error {
-                Some(e) => Err(e),
+                Some(error) => Err(CommitFailure {
+                    error,
+                    persistence: Persistence::NotPersisted,
+                }),
                 None => self.commit(op_timeout).await,
             };
             // The delivery reports of the batch have arrived by now (commit
@@ -364,9 +427,9 @@ impl Run<'_, '_> {
                         );
                     }
                 }
-                Err(e) => {
+                Err(f) => {
                     for &s in &batch {
-                        self.fail_with(s, &e, Persistence::NotPersisted);
+                        self.fail_with(s, &f.error, f.persistence);
                     }
                     ready = self.after_failed_commit(op_timeout).await;
                 }
@@ -404,14 +467,20 @@ impl Run<'_, '_> {
             .map_err(|e| format!("init_transactions: {e}"))
     }
 
-    async fn commit(&self, timeout: Duration) -> Result<(), String> {
+    /// `commit_transaction`, retried while it fails with a retriable error
+    /// and time is left. A commit that finally timed out may have committed
+    /// ([`commit_failure_persistence`]).
+    async fn commit(&self, timeout: Duration) -> Result<(), CommitFailure> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let p = self.producer.clone();
             let r =
                 tokio::task::spawn_blocking(move || p.commit_transaction(Timeout::After(timeout)))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| CommitFailure {
+                        error: e.to_string(),
+                        persistence: Persistence::PossiblyPersisted,
+                    })?;
             match r {
                 Ok(()) => return Ok(()),
                 Err(KafkaError::Transaction(e))
@@ -419,7 +488,12 @@ impl Run<'_, '_> {
                 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => return Err(format!("commit_transaction: {e}")),
+                Err(e) => {
+                    return Err(CommitFailure {
+                        persistence: commit_failure_persistence(e.rdkafka_error_code()),
+                        error: format!("commit_transaction: {e}"),
+                    })
+                }
             }
         }
     }
@@ -443,9 +517,16 @@ impl Run<'_, '_> {
 
     async fn recreate(&mut self, timeout: Duration) -> Result<(), String> {
         let fresh = create_producer(self.job, self.tx.clone()).map_err(|e| e.to_string())?;
-        let old = std::mem::replace(&mut self.producer, Arc::new(fresh));
-        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        self.replace_producer(fresh).await;
         self.init_transactions(timeout).await
+    }
+
+    /// Puts a new producer in place and drops the old one (its last handle).
+    async fn replace_producer(&mut self, fresh: ThreadedProducer<DeliveryContext>) {
+        let old = std::mem::replace(&mut self.producer, Arc::new(fresh));
+        if let Err(e) = drop_producer(old).await {
+            tracing::debug!("dropping the old producer: {e}");
+        }
     }
 
     /// `producer.flush()`: waits until every record has a result (librdkafka
@@ -457,5 +538,75 @@ impl Run<'_, '_> {
         if let Ok(Err(e)) = handle.await {
             tracing::warn!("flush ended with: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::produce::gate::FaultGate;
+    use crate::spec::Profile;
+
+    #[test]
+    fn a_commit_that_timed_out_may_have_committed() {
+        for code in [
+            RDKafkaErrorCode::OperationTimedOut,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::TimedOutQueue,
+        ] {
+            assert_eq!(
+                commit_failure_persistence(Some(code)),
+                Persistence::PossiblyPersisted,
+                "{code:?}"
+            );
+        }
+        for code in [
+            Some(RDKafkaErrorCode::InvalidTransactionalState),
+            Some(RDKafkaErrorCode::ProducerFenced),
+            Some(RDKafkaErrorCode::Fatal),
+            None,
+        ] {
+            assert_eq!(
+                commit_failure_persistence(code),
+                Persistence::NotPersisted,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_producer_has_no_handle_left() {
+        let spec = ExperimentSpec::parse(
+            "t",
+            Path::new("experiments/t.toml"),
+            "description = \"t\"\nmode = \"transactional\"\nrecords = 1\n",
+            Profile::Full,
+        )
+        .unwrap();
+        let gate = FaultGate::open();
+        let job = ProduceJob {
+            spec: &spec,
+            bootstrap: "127.0.0.1:9",
+            topic: "t",
+            origin: Instant::now(),
+            gate: &gate,
+        };
+        let mut run = Run::start(&job).unwrap();
+        let first = Arc::downgrade(&run.producer);
+        let fresh = create_producer(&job, run.tx.clone()).unwrap();
+        run.replace_producer(fresh).await;
+        assert!(
+            first.upgrade().is_none(),
+            "the first producer is gone once replaced"
+        );
+        let second = Arc::downgrade(&run.producer);
+        run.finish().await.unwrap();
+        assert!(
+            second.upgrade().is_none(),
+            "closed when the application ends"
+        );
     }
 }

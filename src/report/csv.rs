@@ -46,6 +46,11 @@ pub struct SummaryRow<'a> {
     pub wall_s: Option<f64>,
     pub asked_s: Option<f64>,
     pub overhead_s: Option<f64>,
+    pub settle_wait_s: Option<f64>,
+    /// The experiment did what its spec asks (see `not_verified_reason`).
+    pub verified: bool,
+    /// Why not, `; `-separated; empty when verified.
+    pub not_verified_reason: String,
 }
 
 impl<'a> SummaryRow<'a> {
@@ -94,6 +99,9 @@ impl<'a> SummaryRow<'a> {
             wall_s: round(p.wall, 3),
             asked_s: round(p.asked, 3),
             overhead_s: round(p.overhead(), 3),
+            settle_wait_s: round(p.settle_wait, 3),
+            verified: r.verified(),
+            not_verified_reason: r.not_verified_reason(),
         }
     }
 }
@@ -195,6 +203,9 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "wall_s",
     "asked_s",
     "overhead_s",
+    "settle_wait_s",
+    "verified",
+    "not_verified_reason",
 ];
 
 /// Column names of `<name>.records.csv` (written even when there are no rows).
@@ -260,6 +271,33 @@ mod tests {
         assert_eq!(cell("duplicates"), "1");
         assert_eq!(cell("latency_p50_ms"), "12.5");
         assert_eq!(cell("outage_s"), "2.5");
+        assert_eq!(cell("verified"), "true");
+        assert_eq!(cell("not_verified_reason"), "");
+        // New columns come last: the earlier ones keep their positions.
+        assert_eq!(
+            &SUMMARY_HEADER[SUMMARY_HEADER.len() - 3..],
+            ["settle_wait_s", "verified", "not_verified_reason"]
+        );
+        assert_eq!(SUMMARY_HEADER[33], "overhead_s");
+    }
+
+    #[test]
+    fn a_not_verified_experiment_says_why() {
+        let mut r = sample_result();
+        r.integrity = vec![
+            "fault hard_shutdown after record 3 never happened".into(),
+            "incomplete: 2 of 6".into(),
+        ];
+        let text = String::from_utf8(summary_csv(std::slice::from_ref(&r)).unwrap()).unwrap();
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let row = rd.records().next().unwrap().unwrap();
+        let cell =
+            |name: &str| row[SUMMARY_HEADER.iter().position(|h| *h == name).unwrap()].to_string();
+        assert_eq!(cell("verified"), "false");
+        assert_eq!(
+            cell("not_verified_reason"),
+            "fault hard_shutdown after record 3 never happened; incomplete: 2 of 6"
+        );
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! JSON exporters: `summary.json` (for CI and scripts) and `metadata.json`
-//! (what is needed to reproduce the run). No per-record data: that is in
-//! the per-experiment CSV files.
+//! (what is needed to reproduce the run, the specs as they ran included).
+//! No per-record data: that is in the per-experiment CSV files. Together
+//! they are enough to draw a run's charts and page again
+//! ([`load`](super::load)).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::ReportError;
-use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta};
+use crate::model::result::{
+    ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
+};
 use crate::model::verdict::VerdictCounts;
 
 /// `summary.json`.
@@ -38,6 +42,10 @@ pub struct ExperimentSummary<'a> {
     /// About the producer itself (an external producer's exit status).
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub notes: &'a [String],
+    /// The experiment did what its spec asks: its verdicts are evidence.
+    pub verified: bool,
+    /// Why not (empty when verified).
+    pub not_verified_reasons: &'a [String],
 }
 
 impl<'a> ExperimentSummary<'a> {
@@ -57,6 +65,8 @@ impl<'a> ExperimentSummary<'a> {
             latency: &r.latency,
             checks: &r.checks,
             notes: &r.notes,
+            verified: r.verified(),
+            not_verified_reasons: &r.integrity,
         }
     }
 }
@@ -79,6 +89,12 @@ pub struct ExperimentMetadata<'a> {
     pub fault: &'a str,
     pub client_settings: &'a BTreeMap<String, String>,
     pub faults: &'a [FaultWindow],
+    pub verified: bool,
+    pub not_verified_reasons: &'a [String],
+    /// The cluster, and its topic's partitions and replicas after the run.
+    pub cluster: &'a ClusterFacts,
+    /// The spec it ran with, and the spec file's text then.
+    pub spec: Option<&'a SpecFacts>,
 }
 
 /// Pretty-printed `summary.json`.
@@ -103,6 +119,10 @@ pub fn metadata_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec
                 fault: &r.fault,
                 client_settings: &r.client_settings,
                 faults: &r.faults,
+                verified: r.verified(),
+                not_verified_reasons: &r.integrity,
+                cluster: &r.cluster,
+                spec: r.spec.as_ref(),
             })
             .collect(),
     };
@@ -137,8 +157,28 @@ mod tests {
         assert_eq!(e["client_settings"]["acks"], "all");
         assert_eq!(e["latency"]["p50_ms"], 12.5);
         assert!(e.get("ledger").is_none(), "no per-record data");
+        assert_eq!(e["verified"], true);
+        assert_eq!(e["not_verified_reasons"].as_array().unwrap().len(), 0);
         let counts: VerdictCounts = serde_json::from_value(e["counts"].clone()).unwrap();
         assert_eq!(counts, r.verification.counts);
+    }
+
+    #[test]
+    fn a_not_verified_experiment_carries_its_reasons() {
+        let mut r = sample_result();
+        r.integrity = vec!["incomplete: the producer handed over 2 of the 6 records".into()];
+        for bytes in [
+            summary_json(&sample_meta(), std::slice::from_ref(&r)).unwrap(),
+            metadata_json(&sample_meta(), std::slice::from_ref(&r)).unwrap(),
+        ] {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let e = &v["experiments"][0];
+            assert_eq!(e["verified"], false);
+            assert_eq!(
+                e["not_verified_reasons"][0],
+                "incomplete: the producer handed over 2 of the 6 records"
+            );
+        }
     }
 
     #[test]
@@ -157,6 +197,7 @@ mod tests {
         assert_eq!(v["backend"], "mock");
         assert_eq!(v["experiments"][0]["client_settings"]["acks"], "all");
         assert_eq!(v["experiments"][0]["faults"][0]["end"], 3.0);
+        assert_eq!(v["experiments"][0]["verified"], true);
         // The run's own fields parse back as a RunMeta.
         let meta: RunMeta = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(meta.run_id, "test-run");

@@ -1,7 +1,8 @@
 //! A JUnit XML report, so CI systems show each experiment and each
 //! expectation as a test case: one suite per run; per experiment a case
-//! `<name>` (an error if it could not run) and a case per expectation
-//! `<name>: <expectation>` (a failure when violated).
+//! `<name>` (an error if it could not run, a failure if it is not verified)
+//! and a case per expectation `<name>: <expectation>` (a failure when
+//! violated).
 
 use std::time::Duration;
 
@@ -15,7 +16,16 @@ pub fn junit_xml(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<u8>
     suite.set_timestamp(meta.started_at);
     for r in results {
         let c = &r.verification.counts;
-        let mut case = TestCase::new(r.name.clone(), TestCaseStatus::success());
+        let status = if r.verified() {
+            TestCaseStatus::success()
+        } else {
+            // Its verdicts are no evidence: the experiment fails as a whole.
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("not verified: {}", r.not_verified_reason()));
+            s.set_type("not verified");
+            s
+        };
+        let mut case = TestCase::new(r.name.clone(), status);
         case.set_classname(format!("kafka-chaos.{}", r.mode));
         let wall =
             r.phases.broker_start + r.phases.produce + r.phases.verification + r.phases.reporting;
@@ -97,5 +107,18 @@ mod tests {
         assert!(xml.contains("errors=\"1\""), "{xml}");
         assert!(xml.contains("expected silent_loss = 0, got 7"), "{xml}");
         assert!(xml.contains("broker did not start"), "{xml}");
+    }
+
+    #[test]
+    fn a_not_verified_experiment_is_a_failed_case() {
+        let mut r = crate::report::tests::sample_result();
+        r.integrity = vec!["fault hard_shutdown after record 3 never happened".into()];
+        let meta = crate::report::tests::sample_meta();
+        let xml = String::from_utf8(junit_xml(&meta, &[r]).unwrap()).unwrap();
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains("not verified: fault hard_shutdown after record 3 never happened"),
+            "{xml}"
+        );
     }
 }

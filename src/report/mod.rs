@@ -13,29 +13,36 @@
 //!   metadata.json              run facts + client settings + fault windows
 //!   comparison.png             what each mode delivered
 //!   junit.xml                  a test case per experiment and expectation
+//!   report.html                all of it on one self-contained page
 //!   <name>.records.csv         one row per record
 //!   <name>.timeline.png        every record by send time, coloured by verdict
 //!   <name>.latency.png         send-to-report latency (when any was reported)
 //! ```
 //!
-//! The summary files are rewritten after every experiment, so the results of
-//! finished experiments survive a later failure.
+//! The summary files and the page ([`html`]) are rewritten after every
+//! experiment, so the results of finished experiments survive a later
+//! failure. [`load`] reads a run folder back, for `kafka-chaos report`,
+//! which draws the charts and the page again.
 //!
-//! A comparison of two runs ([`compare`]) writes `compare-<old run id>.csv`
-//! and `.png` into the newer run's folder the same way.
+//! A comparison of two runs ([`compare`]) writes `compare-<old run id>.csv`,
+//! `.png` and `.html` into the newer run's folder the same way.
 //!
 //! [`csv`]: crate::report::csv
 //! [`json`]: crate::report::json
 //! [`junit`]: crate::report::junit
 //! [`chart`]: crate::report::chart
+//! [`html`]: crate::report::html
+//! [`load`]: crate::report::load
 //! [`RunFolder`]: crate::report::RunFolder
 //! [`compare`]: crate::report::compare
 
 pub mod chart;
 pub mod compare;
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod junit;
+pub mod load;
 
 use std::collections::HashMap;
 use std::fs;
@@ -133,6 +140,14 @@ impl RunFolder {
         )))
     }
 
+    /// An existing run folder (to draw its charts and page again).
+    pub fn open(path: impl Into<PathBuf>, meta: &RunMeta) -> RunFolder {
+        RunFolder {
+            path: path.into(),
+            caption: Mutex::new(Caption::for_run(meta)),
+        }
+    }
+
     /// The run folder.
     pub fn path(&self) -> &Path {
         &self.path
@@ -144,16 +159,23 @@ impl RunFolder {
     /// chart failure leaves the CSV on disk. Returns the paths written.
     pub fn write_experiment(&self, result: &ExperimentResult) -> Result<Vec<PathBuf>, ReportError> {
         let stem = safe_file_stem(&result.name, "experiment");
-        let caption = self.caption();
-        let mut written = Vec::with_capacity(3);
-        written.push(self.write_file(
+        let mut written = vec![self.write_file(
             &format!("{stem}{}", names::RECORDS_CSV_SUFFIX),
             &csv::records_csv(result)?,
-        )?);
-        written.push(self.write_file(
+        )?];
+        written.extend(self.write_charts(result)?);
+        Ok(written)
+    }
+
+    /// The charts of one experiment: `<name>.timeline.png`, and
+    /// `<name>.latency.png` when any latency was reported.
+    pub fn write_charts(&self, result: &ExperimentResult) -> Result<Vec<PathBuf>, ReportError> {
+        let stem = safe_file_stem(&result.name, "experiment");
+        let caption = self.caption();
+        let mut written = vec![self.write_file(
             &format!("{stem}{}", names::TIMELINE_PNG_SUFFIX),
             &chart::timeline_png(result, &caption)?,
-        )?);
+        )?];
         if chart::has_latencies(result) {
             written.push(self.write_file(
                 &format!("{stem}{}", names::LATENCY_PNG_SUFFIX),
@@ -164,26 +186,64 @@ impl RunFolder {
     }
 
     /// The run's summary over the experiments finished so far:
-    /// `summary.csv`, `summary.json`, `metadata.json`, `comparison.png`.
-    /// Call it again after every experiment: it rewrites them each time.
+    /// `summary.csv`, `summary.json`, `metadata.json`, `junit.xml`,
+    /// `comparison.png` and `report.html`. Call it again after every
+    /// experiment: it rewrites them each time.
     /// Returns the paths written.
     pub fn write_summary(
         &self,
         meta: &RunMeta,
         results: &[ExperimentResult],
     ) -> Result<Vec<PathBuf>, ReportError> {
-        let caption = Caption::for_run(meta);
-        self.set_caption(caption.clone());
-        Ok(vec![
+        let mut written = vec![
             self.write_file(names::SUMMARY_CSV, &csv::summary_csv(results)?)?,
             self.write_file(names::SUMMARY_JSON, &json::summary_json(meta, results)?)?,
             self.write_file(names::METADATA_JSON, &json::metadata_json(meta, results)?)?,
             self.write_file(names::JUNIT_XML, &junit::junit_xml(meta, results)?)?,
-            self.write_file(
-                names::COMPARISON_PNG,
-                &chart::comparison_png(results, &caption)?,
-            )?,
-        ])
+        ];
+        written.extend(self.write_page(meta, results)?);
+        Ok(written)
+    }
+
+    /// `comparison.png` and `report.html` over `results`: the page embeds
+    /// the comparison and each experiment's charts found in the folder.
+    /// Returns the paths written.
+    pub fn write_page(
+        &self,
+        meta: &RunMeta,
+        results: &[ExperimentResult],
+    ) -> Result<Vec<PathBuf>, ReportError> {
+        let caption = Caption::for_run(meta);
+        self.set_caption(caption.clone());
+        let comparison = chart::comparison_png(results, &caption)?;
+        let png = self.write_file(names::COMPARISON_PNG, &comparison)?;
+        let mut files = self.files_of(results);
+        files
+            .images
+            .insert(names::COMPARISON_PNG.to_string(), comparison);
+        let page = html::run_page(meta, results, &files);
+        let page = self.write_file(names::REPORT_HTML, page.as_bytes())?;
+        Ok(vec![png, page])
+    }
+
+    /// The experiments' charts (read back) and CSV files found in the
+    /// folder, for the page.
+    fn files_of(&self, results: &[ExperimentResult]) -> html::FolderFiles {
+        let mut files = html::FolderFiles::default();
+        for r in results {
+            let stem = safe_file_stem(&r.name, "experiment");
+            for suffix in [names::TIMELINE_PNG_SUFFIX, names::LATENCY_PNG_SUFFIX] {
+                let name = format!("{stem}{suffix}");
+                if let Ok(bytes) = fs::read(self.path.join(&name)) {
+                    files.images.insert(name, bytes);
+                }
+            }
+            let csv = format!("{stem}{}", names::RECORDS_CSV_SUFFIX);
+            if self.path.join(&csv).is_file() {
+                files.present.insert(csv);
+            }
+        }
+        files
     }
 
     /// Writes `bytes` to `name` in the run folder atomically: a temporary
@@ -217,11 +277,26 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Rep
         .tempfile_in(dir)
         .map_err(ReportError::io(dir))?;
     tmp.write_all(bytes)
+        .and_then(|()| readable_by_all(tmp.as_file()))
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(ReportError::io(tmp.path()))?;
     tmp.persist(&target)
         .map_err(|e| ReportError::io(&target)(e.error))?;
     Ok(target)
+}
+
+/// Reports are for reading, by a web server or a colleague too: `rw-r--r--`
+/// like any file written with the usual umask (a temporary file starts
+/// private).
+#[cfg(unix)]
+fn readable_by_all(f: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_: &fs::File) -> io::Result<()> {
+    Ok(())
 }
 
 /// A name made safe as a file name: ASCII letters, digits, `-`, `_` and `.`
@@ -316,6 +391,9 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            cluster: Default::default(),
+            integrity: Vec::new(),
+            spec: None,
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -332,6 +410,8 @@ pub(crate) mod tests {
                 start: 0.25,
                 end: Some(3.0),
                 after_records: 3,
+                downtime_s: Some(2.0),
+                ..Default::default()
             }],
             phases: PhaseTimings {
                 broker_start: 1.0,
@@ -428,6 +508,9 @@ pub(crate) mod tests {
         ExperimentResult {
             checks: Vec::new(),
             notes: Vec::new(),
+            cluster: Default::default(),
+            integrity: Vec::new(),
+            spec: None,
             name: name.into(),
             mode: mode.into(),
             description: String::new(),
@@ -447,6 +530,8 @@ pub(crate) mod tests {
                 start: fault_at,
                 end: Some(heal_at),
                 after_records: 150,
+                downtime_s: Some(4.0),
+                ..Default::default()
             }],
             phases: PhaseTimings {
                 broker_start: 2.0,
@@ -497,7 +582,7 @@ pub(crate) mod tests {
         let meta = sample_meta();
         let f = RunFolder::create(root.path(), &meta).unwrap();
         let first = f.write_summary(&meta, &[]).unwrap();
-        assert_eq!(first.len(), 5);
+        assert_eq!(first.len(), 6);
         let r = sample_result();
         let second = f.write_summary(&meta, std::slice::from_ref(&r)).unwrap();
         assert_eq!(first, second);
@@ -512,6 +597,7 @@ pub(crate) mod tests {
                 "comparison.png",
                 "junit.xml",
                 "metadata.json",
+                "report.html",
                 "summary.csv",
                 "summary.json"
             ]
@@ -552,6 +638,12 @@ pub(crate) mod tests {
         assert_eq!(written.len(), 2);
         // Only the files written: no temporary files left behind.
         assert_eq!(fs::read_dir(f.path()).unwrap().count(), 5);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&written[0]).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::spec::{ExperimentSpec, FaultKind};
 pub enum Event<'a> {
     BrokerStarting {
         backend: String,
+        /// How many nodes.
+        brokers: usize,
     },
     BrokerReady {
         info: &'a BrokerInfo,
@@ -32,9 +34,13 @@ pub enum Event<'a> {
         sent: u64,
         total: u64,
     },
+    /// A fault is in force (its injection completed).
     FaultInjected {
         kind: FaultKind,
+        /// The spec's `fault_after`.
         after: u64,
+        /// Records handed to the client when it was in force.
+        sent: u64,
         at: f64,
     },
     FaultHealed {

@@ -1,17 +1,25 @@
 //! One experiment, phase by phase: a fresh topic, the producer with the
-//! fault injected and healed on its way, the read-back, the verdicts.
+//! fault injected (at the gate, [`crate::produce::gate`]) and healed on its
+//! way ([`super::faults`]), the read-back to the topic's stable end, the
+//! verdicts — and whether the experiment did what its spec asks
+//! ([`crate::model::integrity`]).
 
 use std::time::{Duration, Instant};
 
 use super::events::{Event, Reporter};
+use super::faults::{run_faults, FaultContext, FaultStep};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
-use crate::chaos::fault;
+use crate::chaos::target::Draws;
 use crate::infra::proxy::NetworkMode;
-use crate::model::result::{ExperimentResult, FaultWindow, LatencyStats, PhaseTimings};
+use crate::model::integrity::{self, HandOff};
+use crate::model::result::{
+    ClusterFacts, ExperimentResult, LatencyStats, PartitionAfter, PhaseTimings,
+};
+use crate::produce::gate::{self, FaultGate};
 use crate::produce::{self, ModeError, ProduceJob};
 use crate::report::ReportError;
 use crate::spec::{ExperimentSpec, FaultKind, Heal};
-use crate::verify::readback::{self, ReadbackError};
+use crate::verify::readback::{self, Isolation, ReadbackError};
 use crate::verify::verifier;
 
 /// Errors that stop one experiment (the run goes on with the next).
@@ -48,127 +56,143 @@ pub async fn run_experiment(
     // 1. A fresh topic.
     let t = Instant::now();
     broker.set_network(NetworkMode::Pass);
-    broker.create_topic(topic, spec.partitions).await?;
+    broker
+        .create_topic_with(
+            topic,
+            spec.partitions,
+            spec.replication_factor,
+            &spec.topic_configs,
+        )
+        .await?;
     phases.broker_start += t.elapsed().as_secs_f64();
     // The harness reads back directly; the producer goes through the chaos
     // proxy, where network faults happen.
     let bootstrap = broker.bootstrap().to_string();
     let client_bootstrap = broker.client_bootstrap().to_string();
 
-    // 2–5. Produce, with the fault injected after `fault_after` records and
-    // healed after the downtime (or when the producer ends).
+    // 2–5. Produce, with the fault injected after `fault_after` records
+    // (the producer waits at the gate until it is in force) and healed after
+    // the downtime (or when the producer ends).
     reporter.event(Event::Phase { name: "producing" });
     let origin = Instant::now();
-    let (trigger_tx, trigger_rx) = tokio::sync::oneshot::channel::<()>();
+    let steps = FaultStep::of(spec);
+    let (gate, side) = FaultGate::new(steps.iter().map(|s| s.after).collect(), gate::DEFAULT_WAIT);
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
     let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<Event<'static>>();
-    let mut trigger = Some(trigger_tx);
-    if spec.fault != FaultKind::None && spec.fault_after == 0 {
-        if let Some(t) = trigger.take() {
-            let _ = t.send(());
-        }
-    }
-
-    let fault_after = spec.fault_after;
-    let kind = spec.fault;
-    let the_fault = fault::Fault::of(spec);
-    let heal_plan = spec.heal;
-    let ready_timeout = cfg.ready_timeout;
-    let fault_side = async {
-        let mut window: Option<FaultWindow> = None;
-        let mut recovery = 0.0;
-        if kind == FaultKind::None || trigger_rx.await.is_err() {
-            return (Ok::<(), BrokerError>(()), window, recovery);
-        }
-        let start = origin.elapsed().as_secs_f64();
-        if let Err(e) = fault::inject(broker, the_fault).await {
-            return (Err(e), window, recovery);
-        }
-        let _ = note_tx.send(Event::FaultInjected {
-            kind,
-            after: fault_after,
-            at: start,
-        });
-        window = Some(FaultWindow {
-            kind: kind.to_string(),
-            start,
-            end: None,
-            after_records: fault_after,
-        });
-        match heal_plan {
-            Heal::After(d) => tokio::time::sleep(d).await,
-            Heal::WhenProducerEnds => {
-                let _ = ended_rx.await;
-            }
-        }
-        let heal_start = Instant::now();
-        let healed = fault::heal(broker, the_fault, ready_timeout).await;
-        recovery = heal_start.elapsed().as_secs_f64();
-        if healed.is_ok() {
-            let end = origin.elapsed().as_secs_f64();
-            if let Some(w) = window.as_mut() {
-                w.end = Some(end);
-            }
-            let _ = note_tx.send(Event::FaultHealed { kind, at: end });
-        }
-        (healed, window, recovery)
-    };
-
+    let fault_side = run_faults(
+        broker,
+        &steps,
+        side,
+        ended_rx,
+        FaultContext {
+            topic,
+            origin,
+            ready_timeout: cfg.ready_timeout,
+            draws: Draws::new(spec.seed),
+            notes: note_tx,
+        },
+    );
     let produce_side = async {
         let job = ProduceJob {
             spec,
             bootstrap: &client_bootstrap,
             topic,
             origin,
+            gate: &gate,
         };
         let total = spec.records;
         let mut observer = |sent: u64, _at: f64| {
-            if sent == fault_after {
-                if let Some(t) = trigger.take() {
-                    let _ = t.send(());
-                }
-            }
             reporter.event(Event::RecordSent { sent, total });
             while let Ok(ev) = note_rx.try_recv() {
                 reporter.event(ev);
             }
         };
         let produced = produce::produce(job, &mut observer).await;
-        // The producer is done, whether or not it reached `fault_after`
-        // (it may have failed to start): release the fault side.
-        drop(trigger.take());
+        // The producer is done, whether or not it reached every trigger
+        // point (it may have failed to start): release the fault side.
+        gate.close();
         let _ = ended_tx.send(());
         produced
     };
 
-    let (produced, (healed, window, recovery)) = tokio::join!(produce_side, fault_side);
+    let (produced, faults) = tokio::join!(produce_side, fault_side);
     while let Ok(ev) = note_rx.try_recv() {
         reporter.event(ev);
     }
     let produced = produced?;
-    healed?;
+    faults.healed?;
     phases.produce = (produced.ended - produced.first_send).max(0.0);
-    phases.recovery = recovery;
-    if let Some(w) = &window {
-        phases.outage = w.end.unwrap_or(produced.ended) - w.start;
-    }
+    phases.recovery = faults.recovery;
+    phases.outage = faults
+        .windows
+        .iter()
+        .flatten()
+        .map(|w| w.end.unwrap_or(produced.ended) - w.start)
+        .sum();
 
-    // 6. The broker answers again; read the topic back to its high watermarks.
+    // Did the experiment do what its spec asks?
+    let handed_over = produced.ledger.len() as u64;
+    let handoffs = gate.outcomes();
+    let mut integrity = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let kind = step.kind.to_string();
+        let check = integrity::FaultStep {
+            kind: &kind,
+            after: step.after,
+            handoff: handoffs.get(i).copied().unwrap_or(HandOff::NotReached),
+            window: faults.windows.get(i).and_then(Option::as_ref),
+            error: faults.errors.get(i).and_then(Option::as_deref),
+        };
+        integrity.extend(integrity::fault_reasons(
+            &check,
+            spec.fault_tolerance,
+            handed_over,
+        ));
+    }
+    integrity.extend(integrity::completeness_reason(spec.records, handed_over));
+
+    // 6. The broker answers again; fix the end of the topic once no
+    // transaction is open, and read it back to there.
     reporter.event(Event::Phase {
         name: "reading back",
     });
     let t = Instant::now();
     broker.wait_ready(cfg.ready_timeout).await?;
+    let cluster = cluster_before_readback(broker, spec, topic).await;
+    if let Some(state) = &cluster.not_in_sync {
+        integrity.push(format!(
+            "read-back began before every partition had a leader and a full ISR ({:.0} s): {state}",
+            cluster.in_sync_wait
+        ));
+    }
     let read_timeout = Duration::from_secs(60 + spec.records / 10_000);
-    let consumed = readback::read_topic(&bootstrap, topic, read_timeout).await?;
+    let end = readback::stable_end(&bootstrap, topic, settle_bound(spec)).await?;
+    phases.settle_wait = end.waited.as_secs_f64();
+    for p in end.unsettled() {
+        integrity.push(integrity::unsettled_reason(
+            p.partition,
+            p.stable,
+            p.high,
+            phases.settle_wait,
+        ));
+    }
+    let consumed = readback::read_to(
+        &bootstrap,
+        topic,
+        &end,
+        read_timeout,
+        Isolation::ReadCommitted,
+    )
+    .await?;
 
     // Transactional mode: also read what aborted transactions left.
     let aborted = if spec.mode == crate::spec::Mode::Transactional {
-        let all = readback::read_topic_with(
+        let all = readback::read_to(
             &bootstrap,
             topic,
+            &end,
             read_timeout,
-            readback::Isolation::ReadUncommitted,
+            Isolation::ReadUncommitted,
         )
         .await?;
         verifier::count_aborted(&consumed, &all)
@@ -180,6 +204,9 @@ pub async fn run_experiment(
     let mut verification = verifier::verify(&produced.ledger.entries, &consumed);
     verification.counts.aborted = aborted;
     phases.verification = t.elapsed().as_secs_f64();
+    for reason in &integrity {
+        tracing::warn!("{}: not verified: {reason}", spec.name);
+    }
 
     let send_span = (produced.ended - produced.first_send).max(1e-6);
     let checks = spec
@@ -199,9 +226,85 @@ pub async fn run_experiment(
         latency: LatencyStats::from_ledger(&produced.ledger),
         ledger: produced.ledger,
         verification,
-        faults: window.into_iter().collect(),
+        faults: faults.windows.into_iter().flatten().collect(),
         phases,
         checks,
         notes: produced.notes,
+        integrity,
+        cluster: cluster_after_readback(broker, topic, cluster).await,
+        // The spec as written, for the report (a spec file is small).
+        spec: Some(spec.facts(std::fs::read_to_string(&spec.file).ok())),
     })
+}
+
+/// How long a read-back waits for every partition to have a leader and a
+/// full ISR before it reads anyway (and the experiment is not verified).
+const IN_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// On a cluster, waits (bounded) until every partition of the topic has a
+/// leader and a full ISR, so the read-back sees what the cluster settled on.
+async fn cluster_before_readback(
+    broker: &Broker,
+    spec: &ExperimentSpec,
+    topic: &str,
+) -> ClusterFacts {
+    let mut facts = ClusterFacts {
+        brokers: broker.brokers(),
+        replication_factor: spec.replication_factor,
+        properties: spec
+            .broker_properties
+            .iter()
+            .chain(&spec.topic_configs)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    if broker.brokers() > 1 {
+        match broker.wait_in_sync(topic, IN_SYNC_TIMEOUT).await {
+            Ok(waited) => facts.in_sync_wait = waited.as_secs_f64(),
+            Err((waited, state)) => {
+                facts.in_sync_wait = waited.as_secs_f64();
+                facts.not_in_sync = Some(state);
+            }
+        }
+    }
+    facts
+}
+
+/// Records each partition's leader and ISR, and each replica's log end.
+async fn cluster_after_readback(
+    broker: &Broker,
+    topic: &str,
+    mut facts: ClusterFacts,
+) -> ClusterFacts {
+    if let Ok(parts) = broker.partition_state(topic).await {
+        facts.partitions = parts
+            .into_iter()
+            .map(|p| PartitionAfter {
+                partition: p.partition,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas,
+                isr: p.isr,
+            })
+            .collect();
+    }
+    match broker.replica_ends(topic).await {
+        Ok(ends) => facts.replicas = ends,
+        Err(e) => tracing::debug!("replica ends of {topic}: {e}"),
+    }
+    facts
+}
+
+/// How long the read-back waits for open transactions to end: a
+/// transaction left open by a producer that died is aborted by the
+/// coordinator after `transaction.timeout.ms`; 30 s more for its markers.
+/// Without transactions, 30 s.
+fn settle_bound(spec: &ExperimentSpec) -> Duration {
+    let slack = Duration::from_secs(30);
+    if spec.mode == crate::spec::Mode::Transactional {
+        spec.transaction_timeout() + slack
+    } else {
+        slack
+    }
 }

@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod experiment;
+pub mod faults;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -93,11 +94,18 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let run_id = new_run_id();
-    let mut cfg = opts.broker.clone();
-    cfg.run_label = format!("run-{run_id}");
+    let mut base = opts.broker.clone();
+    base.run_label = format!("run-{run_id}");
+    let Some(first) = specs.first() else {
+        return Err(RunError::Broker(BrokerError::Admin(
+            "no experiment to run".into(),
+        )));
+    };
+    let mut cfg = config_for(&base, first);
 
     reporter.event(Event::BrokerStarting {
         backend: cfg.backend.to_string(),
+        brokers: cfg.brokers,
     });
     let t = Instant::now();
     let mut broker = tokio::select! {
@@ -140,7 +148,52 @@ pub async fn run(
     let total = specs.len();
     for (index, spec) in specs.iter().enumerate() {
         reporter.event(Event::ExperimentStarted { index, total, spec });
-        let broker_start = if index == 0 { first_start } else { 0.0 };
+        let mut broker_start = if index == 0 { first_start } else { 0.0 };
+        // A spec of another cluster shape gets a cluster of its own; specs
+        // of the same shape in a row share one.
+        let wanted = config_for(&base, spec);
+        if !same_shape(&cfg, &wanted) {
+            reporter.event(Event::BrokerStarting {
+                backend: wanted.backend.to_string(),
+                brokers: wanted.brokers,
+            });
+            let t = Instant::now();
+            let fresh = tokio::select! {
+                b = Broker::start(&wanted) => Some(b),
+                _ = cancel.cancelled() => None,
+            };
+            match fresh {
+                None => {
+                    meta.failed_experiments
+                        .push((spec.name.clone(), "interrupted".into()));
+                    interrupted = true;
+                    break;
+                }
+                Some(Ok(fresh)) => {
+                    let old = std::mem::replace(&mut broker, fresh);
+                    old.remove().await;
+                    cfg = wanted;
+                    broker_start = t.elapsed().as_secs_f64();
+                    let info = broker.info();
+                    reporter.event(Event::BrokerReady {
+                        info: &info,
+                        seconds: broker_start,
+                    });
+                }
+                Some(Err(e)) => {
+                    let msg = format!("broker: {e}");
+                    reporter.event(Event::ExperimentFailed {
+                        name: &spec.name,
+                        error: &msg,
+                    });
+                    meta.failed_experiments.push((spec.name.clone(), msg));
+                    if let Err(e) = folder.write_summary(&meta, &results) {
+                        tracing::error!("cannot write the summary: {e}");
+                    }
+                    continue;
+                }
+            }
+        }
         let topic = topic_name(&run_id, &spec.name);
         let wall = Instant::now();
         let outcome = tokio::select! {
@@ -230,8 +283,22 @@ pub async fn run(
     })
 }
 
-/// Between experiments: the broker must be running and answering; if it is
-/// not (an experiment failed half-way), restart it, or start a fresh one.
+/// The broker configuration a spec runs on: the run's, with the spec's
+/// cluster shape.
+pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
+    let mut c = base.clone();
+    c.brokers = spec.brokers;
+    c.properties = spec.broker_properties.clone();
+    c
+}
+
+/// Whether two configurations start the same cluster.
+fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
+    a.brokers == b.brokers && a.properties == b.properties && a.data_dirs == b.data_dirs
+}
+
+/// Between experiments: every node must be running and answering; if one is
+/// not (an experiment failed half-way), restart it, or start a fresh cluster.
 async fn ensure_healthy(
     broker: &mut Broker,
     cfg: &BrokerConfig,
@@ -240,12 +307,11 @@ async fn ensure_healthy(
     let t = Duration::from_secs(30);
     // A network fault that was not healed must not leak into the next one.
     broker.set_network(NetworkMode::Pass);
-    let healthy = match broker.state() {
-        BrokerState::Running => broker.wait_ready(t).await.is_ok(),
-        BrokerState::Paused => broker.resume().await.is_ok() && broker.wait_ready(t).await.is_ok(),
-        BrokerState::Stopped => broker.restart(cfg.ready_timeout).await.is_ok(),
-        BrokerState::Removed => false,
-    };
+    broker.heal_links();
+    let healthy = broker.state() != BrokerState::Removed
+        && broker.resume().await.is_ok()
+        && broker.restart(cfg.ready_timeout).await.is_ok()
+        && broker.wait_ready(t).await.is_ok();
     if healthy || cancel.is_cancelled() {
         return Ok(());
     }

@@ -86,12 +86,23 @@ pub enum FaultKind {
     /// The network between producer and broker delays every packet by
     /// `latency`, in each direction.
     Latency,
+    /// The target is cut off from the other brokers (replication and
+    /// controller traffic, both ways) while producers still reach it: the
+    /// partition in which an isolated leader keeps acknowledging `acks=1`
+    /// writes that the new leader never sees. Needs `brokers` ≥ 2.
+    Isolate,
 }
 
 impl FaultKind {
     /// Bounces restart the broker at once: they take no downtime.
     pub fn is_bounce(self) -> bool {
         matches!(self, FaultKind::CleanBounce | FaultKind::HardBounce)
+    }
+
+    /// Faults on the network between the producer and the brokers: they aim
+    /// at every broker unless a target is given.
+    pub fn is_producer_network(self) -> bool {
+        matches!(self, FaultKind::NetworkCut | FaultKind::Latency)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +115,7 @@ impl FaultKind {
             FaultKind::HardBounce => "hard_bounce",
             FaultKind::NetworkCut => "network_cut",
             FaultKind::Latency => "latency",
+            FaultKind::Isolate => "isolate",
         }
     }
 }
@@ -111,6 +123,81 @@ impl FaultKind {
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which broker(s) a fault hits, resolved at the moment of injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The leader of the experiment's partition 0.
+    Leader,
+    /// A follower of partition 0 (a replica that is not its leader).
+    Follower,
+    /// Every follower of partition 0.
+    Followers,
+    /// Every in-sync replica of partition 0, leader included.
+    Isr,
+    /// The active KRaft controller.
+    Controller,
+    /// The node with this id (1 to `brokers`).
+    Broker(i32),
+    /// Every node at once (a correlated failure).
+    All,
+    /// A node drawn from the spec's `seed`.
+    Random,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Leader => f.write_str("leader"),
+            Target::Follower => f.write_str("follower"),
+            Target::Followers => f.write_str("followers"),
+            Target::Isr => f.write_str("isr"),
+            Target::Controller => f.write_str("controller"),
+            Target::Broker(n) => write!(f, "broker:{n}"),
+            Target::All => f.write_str("all"),
+            Target::Random => f.write_str("random"),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "leader" => Ok(Target::Leader),
+            "follower" => Ok(Target::Follower),
+            "followers" => Ok(Target::Followers),
+            "isr" => Ok(Target::Isr),
+            "controller" => Ok(Target::Controller),
+            "all" => Ok(Target::All),
+            "random" => Ok(Target::Random),
+            other => other
+                .strip_prefix("broker:")
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| *n >= 1)
+                .map(Target::Broker)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown target `{other}` (expected leader, follower, followers, isr, controller, broker:N, all or random)"
+                    )
+                }),
+        }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -122,6 +209,9 @@ pub enum Heal {
     /// Only once the producer has finished, as in the tutorial where the
     /// broker stayed down.
     WhenProducerEnds,
+    /// Right after the next fault of a `[[faults]]` sequence is in force
+    /// (e.g. a stale follower restarted as soon as the leader died).
+    WithNextFault,
 }
 
 impl fmt::Display for Heal {
@@ -129,16 +219,20 @@ impl fmt::Display for Heal {
         match self {
             Heal::After(d) => write!(f, "after {}", humantime::format_duration(*d)),
             Heal::WhenProducerEnds => f.write_str("when the producer ends"),
+            Heal::WithNextFault => f.write_str("when the next fault is in force"),
         }
     }
 }
 
-/// Accepts `downtime = "20s"` or `downtime = "until-producer-ends"`.
+/// Accepts `downtime = "20s"`, `"until-producer-ends"` or `"until-next-fault"`.
 impl<'de> Deserialize<'de> for Heal {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         if s == "until-producer-ends" {
             return Ok(Heal::WhenProducerEnds);
+        }
+        if s == "until-next-fault" {
+            return Ok(Heal::WithNextFault);
         }
         humantime::parse_duration(&s)
             .map(Heal::After)

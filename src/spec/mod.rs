@@ -5,7 +5,10 @@
 //! settings. Unknown keys are refused with the file and key named, and every
 //! spec is checked completely before any broker starts.
 
+pub mod cluster;
 pub mod external;
+pub mod facts;
+pub mod faults;
 pub mod kinds;
 
 use std::collections::BTreeMap;
@@ -14,7 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use kinds::{FaultKind, Heal, Mode, Profile};
+pub use faults::FaultStep;
+pub use kinds::{FaultKind, Heal, Mode, Profile, Target};
 
 /// A spec that cannot be used, with the file and the field named.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,8 @@ pub struct QuickOverrides {
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub client: BTreeMap<String, toml::Value>,
+    /// Replaces the `[[faults]]` sequence.
+    pub faults: Option<Vec<faults::RawStep>>,
 }
 
 /// A spec as written in the file.
@@ -67,9 +73,22 @@ struct RawSpec {
     payload_bytes: usize,
     #[serde(default)]
     seed: u64,
+    /// 1 to 5 KRaft nodes.
+    brokers: Option<usize>,
+    /// Replicas of the experiment's topic (default: min(3, brokers)).
+    replication_factor: Option<usize>,
+    /// Kafka properties, passed through (broker ones to every node, topic
+    /// ones to the experiment's topic).
+    #[serde(default)]
+    broker: BTreeMap<String, toml::Value>,
     #[serde(default = "default_fault")]
     fault: FaultKind,
+    /// Which broker(s) the fault hits.
+    target: Option<Target>,
     fault_after: Option<u64>,
+    /// How many records after `fault_after` the fault may land and the
+    /// experiment still count as verified.
+    fault_tolerance: Option<u64>,
     downtime: Option<Heal>,
     /// fault = "latency": the delay added to each direction.
     #[serde(default, with = "humantime_serde::option")]
@@ -84,6 +103,9 @@ struct RawSpec {
     external: Option<external::RawExternal>,
     #[serde(default)]
     client: BTreeMap<String, toml::Value>,
+    /// A sequence of faults instead of `fault`.
+    #[serde(default)]
+    faults: Vec<faults::RawStep>,
     #[serde(default)]
     quick: QuickOverrides,
     #[serde(default)]
@@ -111,9 +133,25 @@ pub struct ExperimentSpec {
     pub partitions: i32,
     pub payload_bytes: usize,
     pub seed: u64,
+    /// KRaft nodes of the cluster (1 for a single broker).
+    pub brokers: usize,
+    /// Replicas of the experiment's topic.
+    pub replication_factor: usize,
+    /// Broker properties of the spec's `[broker]` table (every node).
+    pub broker_properties: BTreeMap<String, String>,
+    /// Topic configs of the spec's `[broker]` table (the experiment's topic).
+    pub topic_configs: BTreeMap<String, String>,
+    /// Every fault, in order (empty for none). The fields below describe
+    /// the first one, as reports and the single-fault form show it.
+    pub faults: Vec<FaultStep>,
     pub fault: FaultKind,
+    /// The first fault's target.
+    pub target: Target,
     /// The fault is injected right after this many records were sent.
     pub fault_after: u64,
+    /// How many records after `fault_after` the fault may be in force and
+    /// the experiment still count as verified (see [`default_fault_tolerance`]).
+    pub fault_tolerance: u64,
     pub heal: Heal,
     /// fault = "latency": the delay added to each direction of the network
     /// between producer and broker (a round trip gains twice this).
@@ -130,6 +168,19 @@ pub struct ExperimentSpec {
     pub expect: Vec<crate::model::expect::Expectation>,
     /// mode = "external": the program and how to run it.
     pub external: Option<external::ExternalSpec>,
+}
+
+/// How many records late a fault may land when the spec does not say
+/// (`fault_tolerance`): none for the built-in modes, whose producer waits at
+/// the trigger point until the fault is in force; for an external producer,
+/// which is stopped (SIGSTOP) only once the harness has read the `send` line
+/// that reaches the trigger point, max(2, records / 100), for the lines
+/// already in the pipe.
+pub fn default_fault_tolerance(mode: Mode, records: u64) -> u64 {
+    match mode {
+        Mode::External => (records / 100).max(2),
+        _ => 0,
+    }
 }
 
 /// The client settings the harness uses unless a spec says otherwise. They
@@ -225,71 +276,75 @@ impl ExperimentSpec {
         if raw.partitions < 1 {
             return Err(invalid("field `partitions` must be at least 1".into()));
         }
-        let (fault_after, heal) = match raw.fault {
-            FaultKind::None => {
-                if fault_after.is_some() || downtime.is_some() {
-                    return Err(invalid(
-                        "fields `fault_after` and `downtime` need a `fault` other than \"none\""
-                            .into(),
-                    ));
-                }
-                (records, Heal::After(Duration::ZERO))
-            }
-            _ => {
-                let after = fault_after.ok_or_else(|| {
-                    invalid(format!(
-                        "field `fault_after` is required with fault = \"{}\"",
-                        raw.fault
-                    ))
-                })?;
-                if after > records {
-                    return Err(invalid(format!(
-                        "field `fault_after` ({after}) is larger than `records` ({records})"
-                    )));
-                }
-                if raw.fault.is_bounce() {
-                    // The restart follows at once; a downtime would make it
-                    // the matching *_shutdown fault.
-                    match downtime {
-                        None => (after, Heal::After(Duration::ZERO)),
-                        Some(Heal::After(d)) if d.is_zero() => (after, Heal::After(d)),
-                        Some(_) => return Err(invalid(format!(
-                            "field `downtime` must be left out (or \"0s\") with fault = \"{}\": the broker restarts at once; use fault = \"{}\" for a downtime",
-                            raw.fault,
-                            if raw.fault == FaultKind::CleanBounce {
-                                "clean_shutdown"
-                            } else {
-                                "hard_shutdown"
-                            }
-                        ))),
-                    }
-                } else {
-                    let heal = downtime.ok_or_else(|| {
-                        invalid(format!(
-                            "field `downtime` is required with fault = \"{}\" (a duration, or \"until-producer-ends\")",
-                            raw.fault
-                        ))
-                    })?;
-                    (after, heal)
-                }
-            }
+        let mut broker_raw = BTreeMap::new();
+        for (k, v) in &raw.broker {
+            let v = value_to_string(v).map_err(|m| invalid(format!("field `broker.{k}` {m}")))?;
+            broker_raw.insert(k.clone(), v);
+        }
+        let cluster =
+            cluster::check(raw.brokers, raw.replication_factor, &broker_raw).map_err(invalid)?;
+        let raw_steps = match (profile, &raw.quick.faults) {
+            (Profile::Quick, Some(q)) => q.clone(),
+            _ => raw.faults.clone(),
         };
-        let latency = match (raw.fault, raw.latency) {
-            (FaultKind::Latency, None) => {
+        let steps = if !raw_steps.is_empty() {
+            if raw.fault != FaultKind::None
+                || raw.target.is_some()
+                || fault_after.is_some()
+                || downtime.is_some()
+                || raw.latency.is_some()
+            {
                 return Err(invalid(
-                    "field `latency` is required with fault = \"latency\" (the delay added to each direction, e.g. \"300ms\")".into(),
-                ))
+                    "use either `[[faults]]` or the single-fault fields (`fault`, `target`, `fault_after`, `downtime`, `latency`), not both".into(),
+                ));
             }
-            (FaultKind::Latency, Some(d)) if d.is_zero() => {
-                return Err(invalid("field `latency` must be more than 0".into()))
+            faults::check_steps(&raw_steps, records, cluster.brokers).map_err(invalid)?
+        } else if raw.fault == FaultKind::None {
+            if fault_after.is_some() || downtime.is_some() || raw.fault_tolerance.is_some() {
+                return Err(invalid(
+                    "fields `fault_after`, `fault_tolerance` and `downtime` need a `fault` other than \"none\""
+                        .into(),
+                ));
             }
-            (FaultKind::Latency, Some(d)) => Some(d),
-            (other, Some(_)) => {
-                return Err(invalid(format!(
-                    "field `latency` applies to fault = \"latency\" only, not \"{other}\""
-                )))
+            if raw.latency.is_some() {
+                return Err(invalid(
+                    "field `latency` applies to fault = \"latency\" only, not \"none\"".into(),
+                ));
             }
-            (_, None) => None,
+            if raw.target.is_some() {
+                return Err(invalid(
+                    "field `target` needs a `fault` other than \"none\"".into(),
+                ));
+            }
+            Vec::new()
+        } else {
+            let step = faults::check_step(
+                raw.fault,
+                raw.target,
+                fault_after,
+                downtime,
+                raw.latency,
+                records,
+                cluster.brokers,
+                &faults::FieldNames::top(),
+            )
+            .map_err(invalid)?;
+            if step.heal == Heal::WithNextFault {
+                return Err(invalid(
+                    "field `downtime` = \"until-next-fault\" needs a `[[faults]]` sequence with a fault after it".into(),
+                ));
+            }
+            vec![step]
+        };
+        let (fault, target, fault_after, heal, latency) = match steps.first() {
+            Some(f) => (f.kind, f.target, f.after, f.heal, f.latency),
+            None => (
+                FaultKind::None,
+                Target::All,
+                records,
+                Heal::After(Duration::ZERO),
+                None,
+            ),
         };
         let sync_timeout = timeout.unwrap_or(Duration::from_secs(10));
         if sync_timeout.is_zero() {
@@ -382,8 +437,17 @@ impl ExperimentSpec {
             partitions: raw.partitions,
             payload_bytes: raw.payload_bytes,
             seed: raw.seed,
-            fault: raw.fault,
+            brokers: cluster.brokers,
+            replication_factor: cluster.replication_factor,
+            broker_properties: cluster.broker_properties,
+            topic_configs: cluster.topic_configs,
+            faults: steps,
+            fault,
+            target,
             fault_after,
+            fault_tolerance: raw
+                .fault_tolerance
+                .unwrap_or_else(|| default_fault_tolerance(raw.mode, records)),
             heal,
             latency,
             sync_timeout,
@@ -401,6 +465,16 @@ impl ExperimentSpec {
             Some(x) => x.label(),
             None => self.mode.to_string(),
         }
+    }
+
+    /// `transaction.timeout.ms` as a duration (librdkafka's default, 60 s,
+    /// if the spec does not set it).
+    pub fn transaction_timeout(&self) -> Duration {
+        self.client
+            .get("transaction.timeout.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(60))
     }
 
     /// `message.timeout.ms` as a duration.
@@ -617,6 +691,24 @@ records = 10
         let none = GOOD.replace("\"clean_shutdown\"", "\"none\"");
         let msg = parse(&none).unwrap_err().to_string();
         assert!(msg.contains("need a `fault`"), "{msg}");
+    }
+
+    #[test]
+    fn fault_tolerance_defaults_by_mode_and_needs_a_fault() {
+        assert_eq!(parse(GOOD).unwrap().fault_tolerance, 0);
+        let s = parse(&GOOD.replace("fault_after = 30", "fault_after = 30\nfault_tolerance = 3"))
+            .unwrap();
+        assert_eq!(s.fault_tolerance, 3);
+        assert_eq!(default_fault_tolerance(Mode::External, 100), 2);
+        assert_eq!(default_fault_tolerance(Mode::External, 50_000), 500);
+        assert_eq!(default_fault_tolerance(Mode::Async, 50_000), 0);
+        let none = GOOD
+            .replace("\"clean_shutdown\"", "\"none\"")
+            .replace("fault_after = 30\n", "fault_tolerance = 1\n")
+            .replace("downtime = \"20s\"\n", "");
+        let none = none.split("[quick]").next().unwrap_or_default().to_string();
+        let msg = parse(&none).unwrap_err().to_string();
+        assert!(msg.contains("`fault_tolerance`"), "{msg}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Reading a topic back: what the broker really kept.
 //!
-//! After the broker is healthy again, a fresh consumer (no group state, no
-//! commits) reads every partition from the beginning until it reaches the
-//! high watermark measured before reading — never "until idle", which would
+//! After the broker is healthy again, the end of every partition is fixed
+//! once the topic is stable ([`stable_end`]: no transaction open, every
+//! commit marker written — bounded, and reported), then a fresh consumer
+//! (no group state, no commits) reads every partition from the beginning
+//! until it reaches that end ([`read_to`]) — never "until idle", which would
 //! confuse a slow broker with an empty one.
 
 use std::collections::HashMap;
@@ -49,8 +51,58 @@ impl Isolation {
     }
 }
 
-/// Reads `topic` from the beginning to its high watermarks, seeing what a
-/// `read_committed` consumer sees.
+/// Where a read-back ends on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionEnd {
+    pub partition: i32,
+    /// The log start offset.
+    pub low: i64,
+    /// The high watermark (as a `read_uncommitted` reader sees it).
+    pub high: i64,
+    /// The last stable offset (the end a `read_committed` reader sees):
+    /// below the high watermark while a transaction is open, or its
+    /// commit markers are not written yet.
+    pub stable: i64,
+}
+
+impl PartitionEnd {
+    /// No transaction is open: both readers see the same end.
+    pub fn is_stable(&self) -> bool {
+        self.stable >= self.high
+    }
+
+    /// The offset a reader with `isolation` reads up to: the high
+    /// watermark; for `read_committed` on a partition that never became
+    /// stable, the last stable offset (it cannot read further).
+    pub fn end(&self, isolation: Isolation) -> i64 {
+        match isolation {
+            Isolation::ReadUncommitted => self.high,
+            Isolation::ReadCommitted if self.is_stable() => self.high.max(self.stable),
+            Isolation::ReadCommitted => self.stable,
+        }
+    }
+}
+
+/// Where a read-back of a topic ends, fixed once the topic is stable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicEnd {
+    pub partitions: Vec<PartitionEnd>,
+    /// How long it took until every partition was stable (or the bound
+    /// passed).
+    pub waited: Duration,
+}
+
+impl TopicEnd {
+    /// The partitions whose last stable offset never reached the high
+    /// watermark within the bound.
+    pub fn unsettled(&self) -> impl Iterator<Item = &PartitionEnd> {
+        self.partitions.iter().filter(|p| !p.is_stable())
+    }
+}
+
+/// Reads `topic` from the beginning to its true end, seeing what a
+/// `read_committed` consumer sees: waits (up to 30 s) until no transaction
+/// is open ([`stable_end`]), then reads ([`read_to`]).
 pub async fn read_topic(
     bootstrap: &str,
     topic: &str,
@@ -66,10 +118,24 @@ pub async fn read_topic_with(
     timeout: Duration,
     isolation: Isolation,
 ) -> Result<Vec<ConsumedRecord>, ReadbackError> {
+    let end = stable_end(bootstrap, topic, Duration::from_secs(30)).await?;
+    read_to(bootstrap, topic, &end, timeout, isolation).await
+}
+
+/// Fixes where a read-back ends: on every partition, waits (up to `bound`)
+/// until the last stable offset (watermarks asked with `read_committed`)
+/// has reached the high watermark (asked with `read_uncommitted`) — every
+/// transaction ended, its markers written — so that records of a committed
+/// transaction whose markers are late are not left out.
+pub async fn stable_end(
+    bootstrap: &str,
+    topic: &str,
+    bound: Duration,
+) -> Result<TopicEnd, ReadbackError> {
     let bootstrap = bootstrap.to_string();
     let topic = topic.to_string();
     let t2 = topic.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&bootstrap, &topic, timeout, isolation))
+    tokio::task::spawn_blocking(move || stable_end_blocking(&bootstrap, &topic, bound))
         .await
         .map_err(|e| ReadbackError::Failed {
             topic: t2,
@@ -77,17 +143,32 @@ pub async fn read_topic_with(
         })?
 }
 
-fn read_blocking(
+/// Reads `topic` from the beginning up to `end`, with `isolation`.
+pub async fn read_to(
     bootstrap: &str,
     topic: &str,
+    end: &TopicEnd,
     timeout: Duration,
     isolation: Isolation,
 ) -> Result<Vec<ConsumedRecord>, ReadbackError> {
-    let fail = |reason: String| ReadbackError::Failed {
-        topic: topic.to_string(),
-        reason,
-    };
-    let consumer: BaseConsumer = ClientConfig::new()
+    let bootstrap = bootstrap.to_string();
+    let topic = topic.to_string();
+    let t2 = topic.clone();
+    let end = end.clone();
+    tokio::task::spawn_blocking(move || read_blocking(&bootstrap, &topic, &end, timeout, isolation))
+        .await
+        .map_err(|e| ReadbackError::Failed {
+            topic: t2,
+            reason: e.to_string(),
+        })?
+}
+
+fn consumer(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+) -> Result<BaseConsumer, KafkaError> {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("kafka-chaos-readback-{topic}"))
         .set("enable.auto.commit", "false")
@@ -100,40 +181,109 @@ fn read_blocking(
         .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "3")
         .create()
-        .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
+}
 
-    let md = consumer
+fn stable_end_blocking(
+    bootstrap: &str,
+    topic: &str,
+    bound: Duration,
+) -> Result<TopicEnd, ReadbackError> {
+    let fail = |reason: String| ReadbackError::Failed {
+        topic: topic.to_string(),
+        reason,
+    };
+    let started = Instant::now();
+    // Watermarks are asked with the consumer's isolation level: the high
+    // one is the high watermark for one, the last stable offset for the
+    // other.
+    let uncommitted = consumer(bootstrap, topic, Isolation::ReadUncommitted)
+        .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
+    let committed = consumer(bootstrap, topic, Isolation::ReadCommitted)
+        .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
+    let md = uncommitted
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .map_err(|e| fail(format!("metadata: {e}")))?;
-    let partitions: Vec<i32> = md
+    let mut pending: Vec<i32> = md
         .topics()
         .iter()
         .find(|t| t.name() == topic)
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
-    if partitions.is_empty() {
+    if pending.is_empty() {
         return Err(fail("the topic has no partitions".into()));
     }
+    let mut ends: Vec<PartitionEnd> = Vec::with_capacity(pending.len());
+    loop {
+        let mut still = Vec::new();
+        for &p in &pending {
+            let (low, high) = uncommitted
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_err(|e| fail(format!("watermarks of partition {p}: {e}")))?;
+            let (_, stable) = committed
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_err(|e| fail(format!("last stable offset of partition {p}: {e}")))?;
+            let end = PartitionEnd {
+                partition: p,
+                low,
+                high,
+                stable,
+            };
+            if end.is_stable() || started.elapsed() >= bound {
+                if !end.is_stable() {
+                    tracing::warn!(
+                        "partition {p} of {topic}: last stable offset {stable} < high watermark {high} after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                ends.push(end);
+            } else {
+                still.push(p);
+            }
+        }
+        if still.is_empty() {
+            break;
+        }
+        pending = still;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ends.sort_by_key(|e| e.partition);
+    Ok(TopicEnd {
+        partitions: ends,
+        waited: started.elapsed(),
+    })
+}
 
-    let mut high: HashMap<i32, i64> = HashMap::new();
+fn read_blocking(
+    bootstrap: &str,
+    topic: &str,
+    end: &TopicEnd,
+    timeout: Duration,
+    isolation: Isolation,
+) -> Result<Vec<ConsumedRecord>, ReadbackError> {
+    let fail = |reason: String| ReadbackError::Failed {
+        topic: topic.to_string(),
+        reason,
+    };
+    let consumer = consumer(bootstrap, topic, isolation)
+        .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
     let mut tpl = TopicPartitionList::new();
     let mut expected = 0u64;
-    for &p in &partitions {
-        let (low, hi) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .map_err(|e| fail(format!("watermarks of partition {p}: {e}")))?;
-        expected += (hi - low).max(0) as u64;
-        high.insert(p, hi);
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
+    let mut pending: HashMap<i32, i64> = HashMap::new();
+    for p in &end.partitions {
+        let to = p.end(isolation);
+        expected += (to - p.low).max(0) as u64;
+        if to > 0 {
+            pending.insert(p.partition, to);
+        }
+        tpl.add_partition_offset(topic, p.partition, Offset::Beginning)
             .map_err(|e| fail(e.to_string()))?;
     }
     consumer
         .assign(&tpl)
         .map_err(|e| fail(format!("assign: {e}")))?;
 
-    // Done when each partition has reached its high watermark.
-    let mut pending: HashMap<i32, i64> = high.into_iter().filter(|(_, h)| *h > 0).collect();
-    let mut out = Vec::with_capacity(expected as usize);
+    // Done when each partition has reached its end.
+    let mut out = Vec::with_capacity(expected.min(1 << 24) as usize);
     let started = Instant::now();
     while !pending.is_empty() {
         if started.elapsed() > timeout {

@@ -15,13 +15,17 @@
 //!
 //! (plus the optional `start` and `end`). The harness timestamps each line
 //! when it reads it, so every producer is timed the same way; a [`Tracker`]
-//! turns the lines into the [`Ledger`](crate::model::ledger::Ledger). The fault is triggered when the
-//! count of records sent reaches `fault_after`, as for the built-in modes.
+//! turns the lines into the [`Ledger`](crate::model::ledger::Ledger). When the
+//! count of records sent reaches `fault_after`, the program is stopped
+//! (SIGSTOP to its process group) until the fault is in force, then resumed
+//! (SIGCONT): the in-process gate of the built-in modes, from outside.
 //!
-//! [`protocol`] parses the lines (pure); [`process`] starts, watches and
-//! kills the program. The spec side (the `[external]` table, placeholders)
+//! [`lines`] reads stdout with a bound on a line's length; [`protocol`]
+//! parses the lines (pure); [`process`] starts, watches, stops and kills
+//! the program. The spec side (the `[external]` table, placeholders)
 //! is [`crate::spec::external`].
 
+pub mod lines;
 pub mod process;
 pub mod protocol;
 

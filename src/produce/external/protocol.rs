@@ -47,8 +47,12 @@ enum Line {
 pub struct ProtocolStats {
     /// Lines read from stdout.
     pub lines: u64,
-    /// Lines that are not a v1 event (not JSON, a missing field, …).
+    /// Lines that are not a v1 event (not JSON, a missing field, …,
+    /// or longer than the line limit).
     pub malformed: u64,
+    /// Of `malformed`: lines longer than the limit (skipped unread).
+    #[serde(default)]
+    pub too_long: u64,
     /// Well-formed events of an unknown kind (ignored).
     pub unknown_events: u64,
     /// Events for a `seq` outside `0..records` (ignored).
@@ -89,6 +93,8 @@ pub struct Tracker {
     client: Option<String>,
     protocol: Option<u64>,
     end_at: Option<f64>,
+    /// Records told acked so far (ledger and ahead of it).
+    acked: u64,
 }
 
 /// A finished [`Tracker`].
@@ -114,6 +120,27 @@ impl Tracker {
             client: None,
             protocol: None,
             end_at: None,
+            acked: 0,
+        }
+    }
+
+    /// Records told acknowledged so far (their first outcome an `ack`).
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// A stdout line longer than the limit, skipped unread: `len` bytes,
+    /// starting with `head`. Counted as malformed.
+    pub fn too_long(&mut self, len: usize, head: &[u8]) {
+        self.stats.lines += 1;
+        self.stats.malformed += 1;
+        self.stats.too_long += 1;
+        if self.stats.first_malformed.is_none() {
+            let shown: String = String::from_utf8_lossy(head).chars().take(120).collect();
+            self.stats.first_malformed = Some(format!(
+                "{shown}… (a line of {len} bytes, over the limit of {} bytes)",
+                super::lines::MAX_LINE_BYTES
+            ));
         }
     }
 
@@ -186,6 +213,7 @@ impl Tracker {
             return;
         }
         let stats = &mut self.stats;
+        let acked = &mut self.acked;
         let apply = |entry: &mut LedgerEntry, send_seen: &mut bool| {
             if is_send {
                 if *send_seen {
@@ -195,6 +223,9 @@ impl Tracker {
             }
             if let Some(o) = outcome {
                 if entry.outcome == Outcome::Unreported {
+                    if matches!(o, Outcome::Acked { .. }) {
+                        *acked += 1;
+                    }
                     entry.outcome = o;
                 } else {
                     stats.late_outcomes += 1;
@@ -317,6 +348,22 @@ mod tests {
             .is_some_and(|m| m.starts_with("{'number': 0}")));
         assert_eq!(d.ledger.len(), 1);
         assert_eq!(d.ledger.entries[0].outcome.told(), Told::Acked);
+    }
+
+    #[test]
+    fn over_long_lines_are_malformed_and_acks_are_counted() {
+        let mut t = Tracker::new(2);
+        t.line(0.1, &line("send", 0));
+        t.too_long(100_000, b"{\"event\":\"send\",\"pad\":\"xxxx");
+        t.line(0.2, &ack(0, 0));
+        t.line(0.3, &ack(0, 0));
+        t.line(0.3, &ack(1, 1));
+        assert_eq!(t.acked(), 2, "first outcomes only, ahead of the ledger too");
+        let d = t.finish();
+        assert_eq!((d.stats.malformed, d.stats.too_long), (1, 1));
+        assert_eq!(d.stats.lines, 5);
+        let first = d.stats.first_malformed.unwrap_or_default();
+        assert!(first.contains("a line of 100000 bytes"), "{first}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Grouped bar charts: one group of bars per experiment, the value written
-//! above each bar, the experiment's label under its group. The one helper
-//! behind the run's `comparison.png` ([`super::comparison`]) and the
-//! run-vs-run `compare-<old>.png` ([`super::compare`]).
+//! above each bar, the experiment's label under its group. The helper
+//! behind the run-vs-run `compare-<old>.png` ([`super::compare`]); the
+//! run's own `comparison.png` has rows instead ([`super::comparison`]).
 //!
 //! `BarScale` decides how the values are written and how high the y axis
 //! goes so that they fit, then draws the axes; the charts draw their bars
@@ -210,28 +210,6 @@ pub(crate) fn draw_group_label(
         ls2.clone(),
     ))
     .map_err(chart_err)
-}
-
-/// The label under group `i` on one line, if it fits the group's width;
-/// returns whether it did (then it is drawn).
-pub(crate) fn draw_group_label_line(
-    root: &Area<'_>,
-    plot: &Area<'_>,
-    (chart, scale): (&BarChart<'_>, &BarScale),
-    i: usize,
-    text: &str,
-) -> Result<bool, ReportError> {
-    let (cx, by) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
-    let ls = anchored(font(style::LABEL_SIZE), HPos::Center, VPos::Top);
-    let fits = plot
-        .estimate_text_size(text, &ls)
-        .map(|(w, _)| (w as i32) <= scale.group_px())
-        .unwrap_or(false);
-    if fits {
-        root.draw(&Text::new(text.to_string(), (cx, by + 10), ls))
-            .map_err(chart_err)?;
-    }
-    Ok(fits)
 }
 
 /// The colour of an old bar: the count's colour, lighter.

@@ -12,18 +12,20 @@ use super::{anchored, chart_err, fmt_num, font, padded, style, Area, LegendItem,
 use crate::model::result::{ExperimentResult, FaultWindow};
 use crate::report::ReportError;
 
+/// The label of a fault window: the fault with its parameters, when it
+/// was in force, and after which record.
 fn fault_label(f: &FaultWindow) -> String {
     match f.end {
         Some(end) => format!(
             "{}: {}–{} s, after record {}",
-            f.kind,
+            f.describe(),
             fmt_num(f.start),
             fmt_num(end),
             f.after_records
         ),
         None => format!(
             "{}: from {} s (after record {}), never healed",
-            f.kind,
+            f.describe(),
             fmt_num(f.start),
             f.after_records
         ),
@@ -105,7 +107,7 @@ where
 }
 
 pub(crate) fn fault_legend(faults: &[FaultWindow]) -> Option<LegendItem> {
-    let mut kinds: Vec<&str> = faults.iter().map(|f| f.kind.as_str()).collect();
+    let mut kinds: Vec<String> = faults.iter().map(FaultWindow::describe).collect();
     kinds.dedup();
     (!kinds.is_empty()).then(|| LegendItem {
         swatch: Swatch::Shade,
@@ -135,7 +137,7 @@ pub(crate) fn experiment_subtitle(r: &ExperimentResult) -> String {
     let mut s = format!(
         "mode: {} · fault: {} · {} sent, {} acked, {} failed, {} unreported · {} persisted",
         r.mode,
-        r.fault,
+        r.fault_label(),
         fmt_num(c.sent as f64),
         fmt_num(c.acked as f64),
         fmt_num(c.failed as f64),

@@ -165,7 +165,7 @@ where
 }
 
 /// Registers the embedded fonts with plotters, once per process.
-fn ensure_fonts() -> Result<(), ReportError> {
+pub(crate) fn ensure_fonts() -> Result<(), ReportError> {
     static FONTS: OnceLock<Result<(), String>> = OnceLock::new();
     FONTS
         .get_or_init(|| {
@@ -184,6 +184,19 @@ pub(crate) fn render_png<F>(what: &str, draw: F) -> Result<Vec<u8>, ReportError>
 where
     F: FnOnce(&Area<'_>) -> Result<(), ReportError>,
 {
+    render_png_sized(what, style::SIZE, draw)
+}
+
+/// [`render_png`] on a canvas of `size` pixels (a chart that grows with
+/// its data).
+pub(crate) fn render_png_sized<F>(
+    what: &str,
+    size: (u32, u32),
+    draw: F,
+) -> Result<Vec<u8>, ReportError>
+where
+    F: FnOnce(&Area<'_>) -> Result<(), ReportError>,
+{
     ensure_fonts()?;
     let dir = tempfile::Builder::new()
         .prefix("kafka-chaos-chart")
@@ -191,7 +204,7 @@ where
         .map_err(ReportError::io(std::env::temp_dir()))?;
     let path = dir.path().join("chart.png");
     let drawn = catch_unwind(AssertUnwindSafe(|| -> Result<(), ReportError> {
-        let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&path, size).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
         draw(&root)?;
         root.present().map_err(chart_err)
@@ -267,6 +280,13 @@ pub(crate) fn layout<'a>(
             .map_err(chart_err)?;
     }
     Ok(Layout { plot, legend })
+}
+
+/// The width and height of `text` in `style`, in pixels, measured with the
+/// embedded font (what the chart will draw). Call [`ensure_fonts`] before
+/// making `style`: a font is looked up when the style is made.
+pub(crate) fn text_size(text: &str, style: &TextStyle<'_>) -> Result<(u32, u32), ReportError> {
+    style.font.box_size(text).map_err(chart_err)
 }
 
 /// `text`, shortened with an ellipsis until it is at most `max_px` wide.
@@ -527,6 +547,7 @@ mod tests {
             start: 0.0,
             end: None,
             after_records: 0,
+            ..Default::default()
         }];
         assert_png(&timeline_png(&zero, &c).unwrap());
         assert_png(&latency_png(&zero, &c).unwrap());
@@ -609,6 +630,11 @@ mod tests {
             comparison_png(&many, &c).unwrap(),
         )
         .unwrap();
+        std::fs::write(
+            dir.join("thirty.comparison.png"),
+            comparison_png(&comparison::tests::thirty(), &c).unwrap(),
+        )
+        .unwrap();
         let mut zero = sample_result();
         zero.name = "zero".into();
         for e in &mut zero.ledger.entries {
@@ -620,6 +646,7 @@ mod tests {
             start: 0.0,
             end: Some(0.0),
             after_records: 0,
+            ..Default::default()
         });
         std::fs::write(
             dir.join("zero.timeline.png"),

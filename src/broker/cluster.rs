@@ -1,0 +1,560 @@
+//! [`Broker`]: the Kafka the harness runs, one KRaft node or a cluster of up
+//! to five, with the proxies between nodes and producers ([`Links`]).
+//!
+//! Nodes start in parallel. Ready means every node is running and an
+//! `acks=all` produce to the probe topic (replicated to every node, with
+//! `min.insync.replicas` = the node count) is acknowledged: only then are all
+//! nodes serving and replicating. Operations act on the whole cluster (the
+//! single-broker view: `stop`, `kill`, …) or on chosen nodes (`*_nodes`),
+//! which is how faults aim at a target.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::links::Links;
+use super::node::{Node, NodePlan, Runtime};
+use super::topology::{advertises_controllers, NodePorts, Topology, MAX_NODES};
+use super::wire::{Conn, PartitionState, QuorumState};
+use super::{
+    choose_port, free_port_except, probe, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
+};
+use crate::infra::proxy::NetworkMode;
+pub use crate::model::result::ReplicaEnd;
+
+/// A running cluster of one or more nodes.
+pub struct Broker {
+    cfg: BrokerConfig,
+    topology: Topology,
+    /// Index `id - 1`.
+    nodes: Vec<Node>,
+    plans: Vec<NodePlan>,
+    links: Links,
+    bootstrap: String,
+    client_bootstrap: String,
+    kafka_version: String,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("info", &self.info())
+            .finish()
+    }
+}
+
+fn node_ports(cfg: &BrokerConfig, n: usize) -> Result<Vec<NodePorts>, BrokerError> {
+    let mut taken: Vec<u16> = Vec::new();
+    let next = |asked: Option<u16>, taken: &mut Vec<u16>| -> Result<u16, BrokerError> {
+        let p = match asked {
+            Some(p) => choose_port(Some(p))?,
+            None => free_port_except(taken)?,
+        };
+        taken.push(p);
+        Ok(p)
+    };
+    let mut nodes = Vec::with_capacity(n);
+    for i in 1..=n as i32 {
+        let asked = if i == 1 { cfg.port } else { None };
+        let client = next(asked, &mut taken)?;
+        let chaos = next(None, &mut taken)?;
+        let mut broker_from = Vec::with_capacity(n);
+        let mut controller_from = Vec::with_capacity(n);
+        for _ in 0..n {
+            broker_from.push(next(None, &mut taken)?);
+        }
+        for _ in 0..n {
+            controller_from.push(next(None, &mut taken)?);
+        }
+        nodes.push(NodePorts {
+            id: i,
+            client,
+            chaos,
+            broker_from,
+            controller_from,
+        });
+    }
+    Ok(nodes)
+}
+
+impl Broker {
+    /// Starts `cfg.brokers` nodes and waits until the cluster is ready.
+    pub async fn start(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
+        let n = cfg.brokers.clamp(1, MAX_NODES);
+        let runtime = Runtime::resolve(cfg).await?;
+        let kafka_version = runtime.kafka_version(cfg).to_string();
+        let ports = node_ports(cfg, n)?;
+        let links = Links::start(&ports).await?;
+        let topology = Topology {
+            nodes: ports,
+            proxies: links.ports(),
+            advertise_controllers: n > 1 && advertises_controllers(&kafka_version),
+        };
+        let plans: Vec<NodePlan> = topology
+            .nodes
+            .iter()
+            .map(|np| NodePlan {
+                id: np.id,
+                properties: topology.properties(np.id, "", &cfg.properties),
+                client_port: np.client,
+                ports: np.all(),
+                data_dir: cfg.data_dirs.get(&np.id).cloned(),
+            })
+            .collect();
+        let started =
+            futures::future::join_all(plans.iter().map(|p| Node::start(cfg, &runtime, p))).await;
+        let mut nodes = Vec::with_capacity(n);
+        let mut first_error = None;
+        for r in started {
+            match r {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            for node in nodes {
+                node.remove().await;
+            }
+            links.shutdown().await;
+            return Err(e);
+        }
+        let broker = Broker {
+            bootstrap: topology.bootstrap(),
+            client_bootstrap: topology.client_bootstrap(),
+            cfg: cfg.clone(),
+            topology,
+            nodes,
+            plans,
+            links,
+            kafka_version,
+        };
+        if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
+            let log_tail = broker.log_tail(30).await;
+            broker.remove().await;
+            return Err(match e {
+                BrokerError::NotReady { after, reason } if !log_tail.is_empty() => {
+                    BrokerError::NotReady {
+                        after,
+                        reason: format!("{reason}; last broker log lines:\n{log_tail}"),
+                    }
+                }
+                e => e,
+            });
+        }
+        Ok(broker)
+    }
+
+    /// How many nodes.
+    pub fn brokers(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node ids, `1..=brokers`.
+    pub fn node_ids(&self) -> Vec<i32> {
+        self.topology.ids()
+    }
+
+    /// The direct listeners of every node, `127.0.0.1:<port>,…`, the same
+    /// for the cluster's whole life, never faulted by the network faults.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The direct listener of one node.
+    pub fn node_bootstrap(&self, id: i32) -> Option<String> {
+        self.topology
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| format!("127.0.0.1:{}", n.client))
+    }
+
+    /// The producer's bootstrap list: every node's producer proxy.
+    pub fn client_bootstrap(&self) -> &str {
+        &self.client_bootstrap
+    }
+
+    /// Switches the network between the producer and every node.
+    pub fn set_network(&self, mode: NetworkMode) {
+        self.links.set_network(&[], mode)
+    }
+
+    /// Switches the network between the producer and the given nodes.
+    pub fn set_network_for(&self, nodes: &[i32], mode: NetworkMode) {
+        self.links.set_network(nodes, mode)
+    }
+
+    /// The network mode between the producer and the cluster (the first
+    /// node's that is not `Pass`).
+    pub fn network(&self) -> NetworkMode {
+        self.links.network_all()
+    }
+
+    /// Cuts `nodes` off from the other nodes (producers still reach them).
+    pub fn isolate(&self, nodes: &[i32]) {
+        self.links.isolate(nodes)
+    }
+
+    /// Nodes cut off from all others right now.
+    pub fn isolated(&self) -> Vec<i32> {
+        self.links.isolated()
+    }
+
+    /// Every link between nodes passes again.
+    pub fn heal_links(&self) {
+        self.links.heal_links()
+    }
+
+    pub fn info(&self) -> BrokerInfo {
+        let first = self.nodes.first();
+        BrokerInfo {
+            backend: self.cfg.backend,
+            kafka_version: self.kafka_version.clone(),
+            source: first.map(Node::source).unwrap_or_default(),
+            bootstrap: self.bootstrap.clone(),
+            client_bootstrap: self.client_bootstrap.clone(),
+            id: self
+                .nodes
+                .iter()
+                .map(Node::id_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            brokers: self.nodes.len(),
+        }
+    }
+
+    /// The cluster's state: running when every node runs; else paused if
+    /// any node is paused, else stopped if any is stopped.
+    pub fn state(&self) -> BrokerState {
+        let states: Vec<BrokerState> = self.nodes.iter().map(Node::state).collect();
+        for s in [
+            BrokerState::Removed,
+            BrokerState::Paused,
+            BrokerState::Stopped,
+        ] {
+            if states.contains(&s) {
+                return s;
+            }
+        }
+        BrokerState::Running
+    }
+
+    /// One node's state (`Removed` for an unknown id).
+    pub fn node_state(&self, id: i32) -> BrokerState {
+        self.node(id)
+            .map(Node::state)
+            .unwrap_or(BrokerState::Removed)
+    }
+
+    fn node(&self, id: i32) -> Option<&Node> {
+        usize::try_from(id - 1).ok().and_then(|i| self.nodes.get(i))
+    }
+
+    fn chosen(&mut self, ids: &[i32]) -> impl Iterator<Item = &mut Node> {
+        let ids = ids.to_vec();
+        self.nodes
+            .iter_mut()
+            .enumerate()
+            .filter(move |(i, _)| ids.contains(&(*i as i32 + 1)))
+            .map(|(_, n)| n)
+    }
+
+    async fn each<'a, F, Fut>(&'a mut self, ids: &[i32], op: F) -> Result<(), BrokerError>
+    where
+        F: Fn(&'a mut Node) -> Fut,
+        Fut: std::future::Future<Output = Result<(), BrokerError>> + 'a,
+    {
+        let results = futures::future::join_all(self.chosen(ids).map(op)).await;
+        results.into_iter().collect()
+    }
+
+    /// Those of `ids` that are in one of `states` (a fault on a node that
+    /// is already down does nothing to it).
+    fn eligible(&self, ids: &[i32], states: &[BrokerState]) -> Vec<i32> {
+        ids.iter()
+            .copied()
+            .filter(|id| states.contains(&self.node_state(*id)))
+            .collect()
+    }
+
+    /// Graceful stop (SIGTERM, then the exit) of the given running nodes,
+    /// in parallel.
+    pub async fn stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.stop()).await
+    }
+
+    /// Hard kill (SIGKILL, then the exit) of the given running or paused
+    /// nodes.
+    pub async fn kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
+        self.each(&ids, |n| n.kill()).await
+    }
+
+    /// SIGTERM delivered to the given running nodes, without waiting for
+    /// them to exit ([`Broker::await_exit_nodes`]).
+    pub async fn signal_stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.signal_stop()).await
+    }
+
+    /// SIGKILL delivered to the given running or paused nodes, without
+    /// waiting.
+    pub async fn signal_kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
+        self.each(&ids, |n| n.signal_kill()).await
+    }
+
+    /// Waits until the given signalled nodes have exited. Returns whether
+    /// all did.
+    pub async fn await_exit_nodes(&mut self, ids: &[i32]) -> Result<bool, BrokerError> {
+        let results = futures::future::join_all(self.chosen(ids).map(|n| n.await_exit())).await;
+        let mut all = true;
+        for r in results {
+            all &= r?;
+        }
+        Ok(all)
+    }
+
+    /// Freezes the given running nodes.
+    pub async fn pause_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Running]);
+        self.each(&ids, |n| n.pause()).await
+    }
+
+    /// Unfreezes the given paused nodes.
+    pub async fn resume_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Paused]);
+        self.each(&ids, |n| n.resume()).await
+    }
+
+    /// Starts the given stopped nodes again, without waiting for them.
+    pub async fn start_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        let ids = self.eligible(ids, &[BrokerState::Stopped]);
+        self.each(&ids, |n| n.start_again()).await
+    }
+
+    /// Starts the given stopped nodes again, and waits until the whole
+    /// cluster is ready.
+    pub async fn restart_nodes(
+        &mut self,
+        ids: &[i32],
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        self.start_nodes(ids).await?;
+        self.wait_ready(timeout).await
+    }
+
+    /// Graceful stop of every node.
+    pub async fn stop(&mut self) -> Result<(), BrokerError> {
+        let ids = self.node_ids();
+        self.stop_nodes(&ids).await
+    }
+
+    /// Hard kill of every node.
+    pub async fn kill(&mut self) -> Result<(), BrokerError> {
+        let ids = self.node_ids();
+        self.kill_nodes(&ids).await
+    }
+
+    /// Freezes every node.
+    pub async fn pause(&mut self) -> Result<(), BrokerError> {
+        let ids = self.node_ids();
+        self.pause_nodes(&ids).await
+    }
+
+    /// Unfreezes every paused node.
+    pub async fn resume(&mut self) -> Result<(), BrokerError> {
+        let ids = self.ids_in(BrokerState::Paused);
+        self.resume_nodes(&ids).await
+    }
+
+    /// Starts every stopped node again and waits until the cluster is ready.
+    pub async fn restart(&mut self, timeout: Duration) -> Result<(), BrokerError> {
+        let ids = self.ids_in(BrokerState::Stopped);
+        self.restart_nodes(&ids, timeout).await
+    }
+
+    /// The nodes in `state`.
+    pub fn ids_in(&self, state: BrokerState) -> Vec<i32> {
+        self.node_ids()
+            .into_iter()
+            .filter(|id| self.node_state(*id) == state)
+            .collect()
+    }
+
+    /// Waits until every node runs and an `acks=all` probe replicated to
+    /// every node is acknowledged.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), BrokerError> {
+        let down: Vec<String> = self
+            .node_ids()
+            .into_iter()
+            .filter(|id| self.node_state(*id) != BrokerState::Running)
+            .map(|id| format!("node {id} is {}", self.node_state(id)))
+            .collect();
+        if !down.is_empty() {
+            return Err(BrokerError::NotReady {
+                after: Duration::ZERO,
+                reason: down.join(", "),
+            });
+        }
+        probe::wait_ready(&self.bootstrap, timeout, self.brokers()).await
+    }
+
+    /// Creates a topic with `min(3, brokers)` replicas and waits until every
+    /// partition has a leader and a full ISR.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), BrokerError> {
+        self.create_topic_with(topic, partitions, self.brokers().min(3), &BTreeMap::new())
+            .await
+    }
+
+    /// Creates a topic with `replicas` replicas and topic `configs`.
+    pub async fn create_topic_with(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replicas: usize,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        probe::create_topic(&self.bootstrap, topic, partitions, replicas, configs).await
+    }
+
+    /// Asks every running node in turn until one answers — nodes cut off
+    /// from the others last, since an isolated leader keeps reporting
+    /// itself as the leader.
+    async fn ask<T, F, Fut>(&self, what: &str, f: F) -> Result<T, BrokerError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, super::wire::WireError>>,
+    {
+        let mut last = String::from("no running node");
+        let isolated = self.isolated();
+        let mut order = self.ids_in(BrokerState::Running);
+        order.sort_by_key(|id| isolated.contains(id));
+        for id in order {
+            let Some(addr) = self.node_bootstrap(id) else {
+                continue;
+            };
+            match Conn::connect(&addr, Duration::from_secs(3)).await {
+                Ok(conn) => match f(conn).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(BrokerError::Admin(format!("{what}: {last}")))
+    }
+
+    /// Every partition of `topic`: leader, leader epoch, replicas, ISR.
+    pub async fn partition_state(&self, topic: &str) -> Result<Vec<PartitionState>, BrokerError> {
+        let topic = topic.to_string();
+        self.ask("partition state", |mut c| {
+            let topic = topic.clone();
+            async move { c.topic_state(&topic).await }
+        })
+        .await
+    }
+
+    /// The KRaft quorum: the active controller.
+    pub async fn quorum(&self) -> Result<QuorumState, BrokerError> {
+        self.ask("quorum", |mut c| async move { c.describe_quorum().await })
+            .await
+    }
+
+    /// Waits until every partition of `topic` has a leader and a full ISR,
+    /// up to `timeout`. Returns how long it waited, or the last state seen.
+    pub async fn wait_in_sync(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Duration, (Duration, String)> {
+        let started = Instant::now();
+        loop {
+            let last;
+            match self.partition_state(topic).await {
+                Ok(parts)
+                    if !parts.is_empty()
+                        && parts
+                            .iter()
+                            .all(|p| p.leader >= 0 && p.isr.len() == p.replicas.len()) =>
+                {
+                    return Ok(started.elapsed())
+                }
+                Ok(parts) => {
+                    last = parts
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "partition {} leader {} isr {:?} of {:?}",
+                                p.partition, p.leader, p.isr, p.replicas
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if started.elapsed() >= timeout {
+                return Err((started.elapsed(), last));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The log end offset of every replica of every partition of `topic`,
+    /// asked of the node that holds it (`None` where it could not answer).
+    pub async fn replica_ends(&self, topic: &str) -> Result<Vec<ReplicaEnd>, BrokerError> {
+        let parts = self.partition_state(topic).await?;
+        let mut out = Vec::new();
+        for p in &parts {
+            for &node in &p.replicas {
+                let mut end = None;
+                if self.node_state(node) == BrokerState::Running {
+                    if let Some(addr) = self.node_bootstrap(node) {
+                        if let Ok(mut c) = Conn::connect(&addr, Duration::from_secs(3)).await {
+                            end = c.replica_log_end(topic, p.partition).await.ok();
+                        }
+                    }
+                }
+                out.push(ReplicaEnd {
+                    partition: p.partition,
+                    node,
+                    log_end_offset: end,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last lines of every node's log (headed by the node id when there
+    /// are several).
+    pub async fn log_tail(&self, lines: usize) -> String {
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let tail = n.log_tail(lines).await;
+            if tail.is_empty() {
+                continue;
+            }
+            if self.nodes.len() > 1 {
+                out.push(format!("--- node {} ---\n{tail}", i + 1));
+            } else {
+                out.push(tail);
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The plan a node was started with (its properties, ports).
+    pub fn plan(&self, id: i32) -> Option<&NodePlan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// Stops every node and removes everything they left (containers,
+    /// data), and the proxies. Never fails: problems are logged.
+    pub async fn remove(self) {
+        futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
+        self.links.shutdown().await;
+    }
+}

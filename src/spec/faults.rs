@@ -1,0 +1,311 @@
+//! The faults a spec asks for: one, with the top-level keys (`fault`,
+//! `target`, `fault_after`, `downtime`, `latency`), or a sequence of steps
+//! (`[[faults]]`, each with `fault`, `target`, `after`, `downtime`,
+//! `latency`), injected in order, each healed on its own schedule.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::kinds::{FaultKind, Heal, Target};
+
+/// One `[[faults]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub fault: FaultKind,
+    pub target: Option<Target>,
+    pub after: Option<u64>,
+    pub downtime: Option<Heal>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub latency: Option<Duration>,
+}
+
+/// A checked fault step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultStep {
+    pub kind: FaultKind,
+    /// Which node(s) it hits.
+    pub target: Target,
+    /// Injected right after this many records were handed to the client.
+    pub after: u64,
+    pub heal: Heal,
+    /// `latency`: the delay added to each direction.
+    #[serde(with = "humantime_serde::option")]
+    pub latency: Option<Duration>,
+}
+
+impl FaultStep {
+    /// How the fault reads in reports: `hard_shutdown of the leader`,
+    /// `latency 300ms`, `isolate broker:2`.
+    pub fn label(&self) -> String {
+        let mut s = self.kind.to_string();
+        if let Some(d) = self.latency {
+            s.push_str(&format!(" {}", humantime::format_duration(d)));
+        }
+        s
+    }
+}
+
+/// What the names of a step's fields are where it is written (for messages).
+pub struct FieldNames {
+    pub after: String,
+    pub downtime: String,
+    pub latency: String,
+    pub target: String,
+}
+
+impl FieldNames {
+    /// The top-level keys.
+    pub fn top() -> Self {
+        FieldNames {
+            after: "fault_after".into(),
+            downtime: "downtime".into(),
+            latency: "latency".into(),
+            target: "target".into(),
+        }
+    }
+
+    /// The keys of `[[faults]]` entry `i` (0-based).
+    pub fn step(i: usize) -> Self {
+        let f = |k: &str| format!("faults[{}].{k}", i + 1);
+        FieldNames {
+            after: f("after"),
+            downtime: f("downtime"),
+            latency: f("latency"),
+            target: f("target"),
+        }
+    }
+}
+
+/// The default target of a fault kind: the producer's network faults hit
+/// every broker (as on one broker); the others aim at partition 0's leader,
+/// as Kafka's own replication tests do.
+pub fn default_target(kind: FaultKind) -> Target {
+    if kind.is_producer_network() {
+        Target::All
+    } else {
+        Target::Leader
+    }
+}
+
+/// Checks one fault (kind ≠ none) and its fields.
+#[allow(clippy::too_many_arguments)]
+pub fn check_step(
+    kind: FaultKind,
+    target: Option<Target>,
+    after: Option<u64>,
+    downtime: Option<Heal>,
+    latency: Option<Duration>,
+    records: u64,
+    brokers: usize,
+    names: &FieldNames,
+) -> Result<FaultStep, String> {
+    let after = after.ok_or_else(|| {
+        format!(
+            "field `{}` is required with fault = \"{kind}\"",
+            names.after
+        )
+    })?;
+    if after > records {
+        return Err(format!(
+            "field `{}` ({after}) is larger than `records` ({records})",
+            names.after
+        ));
+    }
+    let heal = if kind.is_bounce() {
+        // The restart follows at once; a downtime would make it the
+        // matching *_shutdown fault.
+        match downtime {
+            None => Heal::After(Duration::ZERO),
+            Some(Heal::After(d)) if d.is_zero() => Heal::After(d),
+            Some(_) => {
+                return Err(format!(
+                    "field `{}` must be left out (or \"0s\") with fault = \"{kind}\": the broker restarts at once; use fault = \"{}\" for a downtime",
+                    names.downtime,
+                    if kind == FaultKind::CleanBounce {
+                        "clean_shutdown"
+                    } else {
+                        "hard_shutdown"
+                    }
+                ))
+            }
+        }
+    } else {
+        downtime.ok_or_else(|| {
+            format!(
+                "field `{}` is required with fault = \"{kind}\" (a duration, or \"until-producer-ends\")",
+                names.downtime
+            )
+        })?
+    };
+    let latency = match (kind, latency) {
+        (FaultKind::Latency, None) => {
+            return Err(format!(
+                "field `{}` is required with fault = \"latency\" (the delay added to each direction, e.g. \"300ms\")",
+                names.latency
+            ))
+        }
+        (FaultKind::Latency, Some(d)) if d.is_zero() => {
+            return Err(format!("field `{}` must be more than 0", names.latency))
+        }
+        (FaultKind::Latency, Some(d)) => Some(d),
+        (other, Some(_)) => {
+            return Err(format!(
+                "field `{}` applies to fault = \"latency\" only, not \"{other}\"",
+                names.latency
+            ))
+        }
+        (_, None) => None,
+    };
+    if kind == FaultKind::Isolate && brokers < 2 {
+        return Err(format!(
+            "fault = \"isolate\" cuts a broker off from the others: it needs `brokers` of 2 or more (this spec has {brokers})"
+        ));
+    }
+    let target = target.unwrap_or_else(|| default_target(kind));
+    if let Target::Broker(n) = target {
+        if n as usize > brokers {
+            return Err(format!(
+                "field `{}` names broker:{n}, but the spec has {brokers} broker(s)",
+                names.target
+            ));
+        }
+    }
+    if brokers < 2 && matches!(target, Target::Follower | Target::Followers | Target::Isr) {
+        return Err(format!(
+            "field `{}` = \"{target}\" needs `brokers` of 2 or more",
+            names.target
+        ));
+    }
+    if kind == FaultKind::Isolate && target == Target::All {
+        return Err(format!(
+            "field `{}` = \"all\" cannot be isolated from the others: there are none",
+            names.target
+        ));
+    }
+    Ok(FaultStep {
+        kind,
+        target,
+        after,
+        heal,
+        latency,
+    })
+}
+
+/// Checks a `[[faults]]` sequence: every step, in order of `after`.
+pub fn check_steps(
+    raw: &[RawStep],
+    records: u64,
+    brokers: usize,
+) -> Result<Vec<FaultStep>, String> {
+    let mut steps = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        if r.fault == FaultKind::None {
+            return Err(format!(
+                "field `faults[{}].fault` cannot be \"none\" (leave the step out)",
+                i + 1
+            ));
+        }
+        let step = check_step(
+            r.fault,
+            r.target,
+            r.after,
+            r.downtime,
+            r.latency,
+            records,
+            brokers,
+            &FieldNames::step(i),
+        )?;
+        if let Some(prev) = steps.last() {
+            let prev: &FaultStep = prev;
+            if step.after < prev.after {
+                return Err(format!(
+                    "field `faults[{}].after` ({}) comes before the step above it ({}): steps run in order",
+                    i + 1,
+                    step.after,
+                    prev.after
+                ));
+            }
+        }
+        if step.heal == Heal::WithNextFault && i + 1 == raw.len() {
+            return Err(format!(
+                "field `faults[{}].downtime` = \"until-next-fault\": no fault follows it",
+                i + 1
+            ));
+        }
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(kind: FaultKind, target: Option<Target>, brokers: usize) -> Result<FaultStep, String> {
+        check_step(
+            kind,
+            target,
+            Some(10),
+            Some(Heal::After(Duration::from_secs(5))),
+            None,
+            100,
+            brokers,
+            &FieldNames::top(),
+        )
+    }
+
+    #[test]
+    fn targets_default_by_kind() {
+        let s = step(FaultKind::HardShutdown, None, 3).unwrap();
+        assert_eq!(s.target, Target::Leader);
+        let s = step(FaultKind::NetworkCut, None, 3).unwrap();
+        assert_eq!(s.target, Target::All);
+    }
+
+    #[test]
+    fn targets_must_exist() {
+        let msg = step(FaultKind::HardShutdown, Some(Target::Broker(4)), 3).unwrap_err();
+        assert!(msg.contains("broker:4"), "{msg}");
+        let msg = step(FaultKind::Isolate, None, 1).unwrap_err();
+        assert!(msg.contains("2 or more"), "{msg}");
+        let msg = step(FaultKind::Isolate, Some(Target::All), 3).unwrap_err();
+        assert!(msg.contains("all"), "{msg}");
+        assert!(step(FaultKind::Pause, Some(Target::Follower), 1).is_err());
+    }
+
+    #[test]
+    fn steps_run_in_order_and_name_their_index() {
+        let raw = |after| RawStep {
+            fault: FaultKind::CleanBounce,
+            target: Some(Target::Broker(1)),
+            after: Some(after),
+            downtime: None,
+            latency: None,
+        };
+        let steps = check_steps(&[raw(10), raw(20)], 100, 3).unwrap();
+        assert_eq!(steps.len(), 2);
+        let msg = check_steps(&[raw(20), raw(10)], 100, 3).unwrap_err();
+        assert!(msg.contains("faults[2].after"), "{msg}");
+        let msg = check_steps(&[raw(200)], 100, 3).unwrap_err();
+        assert!(msg.contains("`faults[1].after` (200) is larger"), "{msg}");
+    }
+
+    #[test]
+    fn targets_parse_and_print() {
+        for t in [
+            "leader",
+            "follower",
+            "followers",
+            "controller",
+            "broker:3",
+            "all",
+            "random",
+        ] {
+            assert_eq!(t.parse::<Target>().unwrap().to_string(), t);
+        }
+        assert!("broker:0".parse::<Target>().is_err());
+        assert!("boss".parse::<Target>().unwrap_err().contains("leader"));
+    }
+}
