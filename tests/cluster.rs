@@ -193,3 +193,86 @@ async fn process_cluster_of_three_hits_every_target() {
 async fn container_cluster_of_three_hits_every_target() {
     cluster_lifecycle(Backend::Container).await;
 }
+
+/// Reads `topic` with kcat (an independent consumer) from `bootstrap`:
+/// (distinct records, records in all).
+fn kcat_read(bootstrap: &str, topic: &str) -> (u64, u64) {
+    let out = std::process::Command::new("kcat")
+        .args(["-C", "-b", bootstrap, "-t", topic])
+        .args(["-o", "beginning", "-e", "-q", "-f", "%s\\n"])
+        .output()
+        .expect("kcat runs (installed by make setup)");
+    assert!(
+        out.status.success(),
+        "kcat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let distinct: std::collections::HashSet<u64> = lines
+        .iter()
+        .filter_map(|l| kafka_chaos::produce::payload::parse_payload(topic, l.as_bytes()))
+        .collect();
+    (distinct.len() as u64, lines.len() as u64)
+}
+
+/// A shipped cluster spec (quick profile) on a fresh cluster, cross-checked
+/// with kcat reading the same topic from the cluster.
+async fn run_cluster_spec(name: &str) -> kafka_chaos::model::result::ExperimentResult {
+    let (spec, result, broker, topic) = common::run_shipped_keep(name, Backend::Process).await;
+    assert_eq!(broker.brokers(), spec.brokers, "{name}");
+    let (distinct, all) = kcat_read(broker.bootstrap(), &topic);
+    let c = &result.verification.counts;
+    assert_eq!(
+        distinct, c.persisted,
+        "{name}: kcat sees the persisted records"
+    );
+    assert_eq!(all, c.consumed, "{name}: kcat sees every copy");
+    assert!(result.verified(), "{name}: {:?}", result.integrity);
+    // The fault hit the leader of partition 0, and another node leads now.
+    let w = &result.faults[0];
+    assert_eq!(w.target, "leader", "{w:?}");
+    let before = w.leader_before.expect("leader before the fault");
+    assert_eq!(w.nodes, vec![before.leader], "{w:?}");
+    let after = w.leader_after.expect("leader after the heal");
+    assert!(after.epoch > before.epoch, "{w:?}");
+    // Every replica was asked for its log end after the run.
+    assert_eq!(result.cluster.replicas.len(), spec.replication_factor);
+    broker.remove().await;
+    eprintln!("{name}: {c:?}; {}", w.describe());
+    result
+}
+
+/// acks=1 with followers that copy only every 5 s: the killed leader had
+/// acknowledged records nobody else had. They are lost — in every run (the
+/// spec is shaped so; see its description).
+#[tokio::test(flavor = "multi_thread")]
+async fn acks1_loses_acknowledged_records_when_the_leader_dies() {
+    let r = run_cluster_spec("cluster-acks1-leader-kill").await;
+    let c = &r.verification.counts;
+    assert!(c.lost > 0, "{c:?}");
+    // What was lost is what the leader acknowledged before it died.
+    let w = &r.faults[0];
+    assert!(c.lost <= w.acked_at_injection, "{c:?} {w:?}");
+    assert_eq!(c.silent_loss, 0, "{c:?}");
+    // The replicas agree again: the old leader truncated what it alone had.
+    let hw = r.cluster.partitions[0].high_watermark;
+    assert!(
+        r.cluster
+            .replicas
+            .iter()
+            .all(|e| e.log_end_offset == Some(hw)),
+        "{:?}",
+        r.cluster
+    );
+}
+
+/// The same cluster, followers and kill with acks=all and
+/// min.insync.replicas=2: nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn acks_all_with_min_isr_2_loses_nothing_when_the_leader_dies() {
+    let r = run_cluster_spec("cluster-acksall-leader-kill").await;
+    let c = &r.verification.counts;
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.acked, c.sent, "{c:?}");
+}

@@ -82,6 +82,9 @@ pub struct PartitionAfter {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// The high watermark the read-back read to.
+    #[serde(default)]
+    pub high_watermark: i64,
 }
 
 /// The log end offset of one replica after the run.
@@ -144,12 +147,60 @@ impl FaultWindow {
     /// The fault with its parameters, as charts and reports name it:
     /// `hard_shutdown, 10s down`, `latency 300ms for 10s`, `network_cut 12s`.
     pub fn describe(&self) -> String {
-        describe_fault(
+        let label = describe_fault(
             &self.kind,
             self.downtime_s,
             self.until_producer_ends,
             self.latency_ms,
-        )
+        );
+        match self.aimed_at() {
+            Some(who) => label.replacen(&self.kind, &format!("{} of {who}", self.kind), 1),
+            None => label,
+        }
+    }
+
+    /// On a cluster, whom the fault hit: `leader (broker 2)`, `isr
+    /// (brokers 1, 3)`, `broker:2`; `None` on one broker.
+    pub fn aimed_at(&self) -> Option<String> {
+        if self.target.is_empty() {
+            return None;
+        }
+        let ids = self
+            .nodes
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(match self.nodes.len() {
+            0 => self.target.clone(),
+            1 if self.target == format!("broker:{ids}") => self.target.clone(),
+            1 => format!("{} (broker {ids})", self.target),
+            _ => format!("{} (brokers {ids})", self.target),
+        })
+    }
+
+    /// How partition 0's leadership changed: `leader 2 → 3 (epoch 4 → 5)`;
+    /// `None` when it was not recorded.
+    pub fn leader_change(&self) -> Option<String> {
+        let (b, a) = (self.leader_before?, self.leader_after?);
+        let who = |l: i32| {
+            if l < 0 {
+                "none".to_string()
+            } else {
+                l.to_string()
+            }
+        };
+        Some(if b.leader == a.leader && b.epoch == a.epoch {
+            format!("leader {} (epoch {}) unchanged", who(b.leader), b.epoch)
+        } else {
+            format!(
+                "leader {} → {} (epoch {} → {})",
+                who(b.leader),
+                who(a.leader),
+                b.epoch,
+                a.epoch
+            )
+        })
     }
 
     /// How long the window lasted (injection to healthy again), if it ended.

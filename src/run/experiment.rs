@@ -231,7 +231,7 @@ pub async fn run_experiment(
         checks,
         notes: produced.notes,
         integrity,
-        cluster: cluster_after_readback(broker, topic, cluster).await,
+        cluster: cluster_after_readback(broker, topic, cluster, &end).await,
         // The spec as written, for the report (a spec file is small).
         spec: Some(spec.facts(std::fs::read_to_string(&spec.file).ok())),
     })
@@ -276,6 +276,7 @@ async fn cluster_after_readback(
     broker: &Broker,
     topic: &str,
     mut facts: ClusterFacts,
+    end: &readback::TopicEnd,
 ) -> ClusterFacts {
     if let Ok(parts) = broker.partition_state(topic).await {
         facts.partitions = parts
@@ -284,6 +285,11 @@ async fn cluster_after_readback(
                 partition: p.partition,
                 leader: p.leader,
                 leader_epoch: p.leader_epoch,
+                high_watermark: end
+                    .partitions
+                    .iter()
+                    .find(|e| e.partition == p.partition)
+                    .map_or(-1, |e| e.high),
                 replicas: p.replicas,
                 isr: p.isr,
             })

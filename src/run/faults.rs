@@ -106,6 +106,7 @@ pub async fn run_faults(
     // Faults healed right after the next one is in force, or at the end.
     let mut with_next: Vec<Pending> = Vec::new();
     let mut at_end: Vec<Pending> = Vec::new();
+    let cluster = broker.brokers() > 1;
     for (i, step) in steps.iter().enumerate() {
         // The producer stands at the trigger point (or has ended).
         let Some(request) = side.next().await else {
@@ -156,8 +157,13 @@ pub async fn run_faults(
             settled_at,
             sent_at_injection: sent,
             acked_at_injection: acked,
-            target: step.target.to_string(),
-            nodes: resolved.nodes,
+            // On one broker every target is that broker: say nothing.
+            target: if cluster {
+                step.target.to_string()
+            } else {
+                String::new()
+            },
+            nodes: if cluster { resolved.nodes } else { Vec::new() },
             leader_before: resolved.leadership,
             leader_after: None,
             downtime_s: match step.heal {

@@ -142,8 +142,12 @@ pub async fn run_shipped_keep(
         Profile::Quick,
     )
     .expect("shipped spec loads");
-    let cfg = config(backend, name);
-    let mut broker = start(backend, name).await;
+    // The cluster shape the spec asks for (brokers, [broker] properties).
+    let cfg = kafka_chaos::run::config_for(&config(backend, name), &spec);
+    let mut broker = match Broker::start(&cfg).await {
+        Ok(b) => b,
+        Err(e) => panic!("{name}: broker ({backend}) did not start: {e}"),
+    };
     let topic = topic_name(&format!("test-{}", std::process::id()), name);
     let result = run_experiment(&mut broker, &spec, &topic, &cfg, 0.0, &mut Silent)
         .await

@@ -15,6 +15,14 @@ use crate::report::ReportError;
 /// The label of a fault window: the fault with its parameters, when it
 /// was in force, and after which record.
 fn fault_label(f: &FaultWindow) -> String {
+    let label = window_label(f);
+    match f.leader_change() {
+        Some(change) => format!("{label}; {change}"),
+        None => label,
+    }
+}
+
+fn window_label(f: &FaultWindow) -> String {
     match f.end {
         Some(end) => format!(
             "{}: {}–{} s, after record {}",

@@ -92,6 +92,7 @@ pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles, profil
     );
     facts(b, r);
     fault_windows(b, r);
+    super::cluster::section(b, r);
     checks(b, r);
     let differing = differing_settings(r);
     if !differing.is_empty() {
@@ -206,19 +207,20 @@ fn fault_windows(b: &mut String, r: &ExperimentResult) {
     b.push_str(
         "<table class=\"faults\">\n<thead><tr><th>fault</th><th>kind</th>\
          <th class=\"n\">after record</th><th class=\"n\">injected at</th>\
-         <th class=\"n\">healthy again at</th><th class=\"n\">lasted</th></tr></thead>\n<tbody>\n",
+         <th class=\"n\">healthy again at</th><th class=\"n\">lasted</th><th>leader</th></tr></thead>\n<tbody>\n",
     );
     for f in &r.faults {
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             esc(&f.describe()),
             esc(&f.kind),
             num(f.after_records),
             esc(&secs(f.start)),
             esc(&f.end.map_or("never".into(), secs)),
             esc(&FaultWindow::duration(f).map_or("–".into(), secs)),
+            esc(&f.leader_change().unwrap_or_else(|| "–".into())),
         );
     }
     b.push_str(

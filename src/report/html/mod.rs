@@ -16,6 +16,7 @@
 //! their sizes, errors, blocked loads) into `#kc-selfcheck`, which the
 //! tests read back from a headless Chromium.
 
+pub mod cluster;
 pub mod compare;
 pub mod experiment;
 pub mod finding;
