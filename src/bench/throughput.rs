@@ -236,9 +236,9 @@ pub(super) async fn measure(
     }
     if !close_cost.is_empty() {
         report.notes.push(format!(
-            "harness async: from the last delivery report to the producer closed (flush() \
-             returning, the client dropped) took {:.0} ms median ({}); rust-rdkafka polls in \
-             100 ms steps there (flush()'s poll and the polling thread's join)",
+            "harness async: from the last delivery report to the producer closed (its queue \
+             empty, the client dropped) took {:.0} ms median ({}); dropping rust-rdkafka's \
+             ThreadedProducer joins its polling thread, which sleeps in 100 ms polls",
             median(&close_cost) * 1e3,
             close_cost
                 .iter()

@@ -181,6 +181,20 @@ mod tests {
     }
 
     #[test]
+    fn pidfiles_live_in_the_users_cache_not_in_tmp() {
+        let path = pidfile_path("run-x", 9092);
+        assert_eq!(
+            path,
+            crate::infra::cache::cache_dir().join("pids/run-x-9092.pid")
+        );
+        assert!(
+            !path.starts_with(std::env::temp_dir()),
+            "{}",
+            path.display()
+        );
+    }
+
+    #[test]
     fn orphaned_pidfiles_are_removed_without_killing_strangers() {
         // An owner that does not exist, and a "broker" pid that is not Kafka.
         let path = pid_dir().join(format!("test-{}.pid", std::process::id()));

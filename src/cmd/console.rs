@@ -179,6 +179,7 @@ pub fn verdict_table(results: &[ExperimentResult]) -> String {
         "silent_loss",
         "dups",
         "p99 ms",
+        "verified",
     ];
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -205,6 +206,7 @@ pub fn verdict_table(results: &[ExperimentResult]) -> String {
                 } else {
                     "-".into()
                 },
+                if r.verified() { "yes" } else { "NO" }.to_string(),
             ]
         })
         .collect();

@@ -2,7 +2,8 @@
 
 /// Everything ran (and every expectation checked was met).
 pub const SUCCESS: i32 = 0;
-/// An expectation was violated (with `--check`).
+/// An expectation was violated, or an experiment is not verified (with
+/// `--check`).
 pub const VIOLATED: i32 = 1;
 /// The harness could not run: bad spec or arguments, broker did not
 /// start, missing image, port in use, …

@@ -31,7 +31,8 @@ pub struct ExperimentArgs {
     #[arg(long, value_enum, default_value_t = Profile::Full)]
     pub profile: Profile,
     /// Check each spec's [expect] bounds after the run, print each result,
-    /// and exit 1 if any is violated (see junit.xml in the run folder).
+    /// and exit 1 if any is violated or an experiment is not verified (see
+    /// junit.xml in the run folder).
     #[arg(long)]
     pub check: bool,
     /// Keep the run's private directory (the external producers' stderr

@@ -33,7 +33,9 @@ use self::output::{err_line, fail};
 const AFTER_HELP: &str = "\
 Exit codes:
   0    success (and, with --check, every expectation met)
-  1    an expectation was violated (with --check; each one is listed)
+  1    an expectation was violated, or an experiment is NOT VERIFIED: a fault
+       that did not happen or landed late, fewer records than asked, a read-back
+       that could not reach a stable end (with --check; each one is listed)
   2    the harness could not run: bad spec or argument, broker did not start,
        missing image, missing Kafka home, port in use, engine unavailable,
        a folder that is not a run (report, compare)

@@ -531,12 +531,29 @@ impl Run<'_, '_> {
 
     /// `producer.flush()`: waits until every record has a result (librdkafka
     /// bounds this by `message.timeout.ms`), while callbacks keep coming.
+    ///
+    /// Not rust-rdkafka's `flush()`: beside a `ThreadedProducer` it polls in
+    /// 100 ms steps while the polling thread serves the delivery reports,
+    /// so it returned 100–180 ms after the last one (BENCHMARKS.md). Here the
+    /// client's queue is watched every millisecond instead: it is empty
+    /// once every message's delivery report has been served (its callback
+    /// run), in flight or queued alike.
     async fn flush(&mut self) {
         let limit = self.job.spec.message_timeout() + Duration::from_secs(30);
-        let p = self.producer.clone();
-        let handle = tokio::task::spawn_blocking(move || p.flush(Timeout::After(limit)));
-        if let Ok(Err(e)) = handle.await {
-            tracing::warn!("flush ended with: {e}");
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = self.producer.in_flight_count();
+            if left <= 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "flush: {left} records still without a result after {}",
+                    humantime::format_duration(limit)
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 }

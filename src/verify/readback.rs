@@ -200,15 +200,30 @@ fn stable_end_blocking(
         .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
     let committed = consumer(bootstrap, topic, Isolation::ReadCommitted)
         .map_err(|e| fail(format!("cannot create consumer: {e}")))?;
-    let md = uncommitted
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(|e| fail(format!("metadata: {e}")))?;
-    let mut pending: Vec<i32> = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
+    // Right after a restart the broker may answer a produce probe before
+    // it leads every partition again (NotLeaderForPartition): such errors
+    // are retried until the bound, and only then are they the answer.
+    let retry = |what: String, e: KafkaError| -> Result<(), ReadbackError> {
+        if started.elapsed() >= bound {
+            return Err(fail(format!("{what}: {e}")));
+        }
+        tracing::debug!("{what}: {e}; retrying");
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
+    };
+    let mut pending: Vec<i32> = loop {
+        match uncommitted.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+            Ok(md) => {
+                break md
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                    .unwrap_or_default()
+            }
+            Err(e) => retry("metadata".into(), e)?,
+        }
+    };
     if pending.is_empty() {
         return Err(fail("the topic has no partitions".into()));
     }
@@ -216,12 +231,23 @@ fn stable_end_blocking(
     loop {
         let mut still = Vec::new();
         for &p in &pending {
-            let (low, high) = uncommitted
+            let watermarks = uncommitted
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_err(|e| fail(format!("watermarks of partition {p}: {e}")))?;
-            let (_, stable) = committed
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_err(|e| fail(format!("last stable offset of partition {p}: {e}")))?;
+                .map_err(|e| (format!("watermarks of partition {p}"), e))
+                .and_then(|(low, high)| {
+                    committed
+                        .fetch_watermarks(topic, p, Duration::from_secs(10))
+                        .map(|(_, stable)| (low, high, stable))
+                        .map_err(|e| (format!("last stable offset of partition {p}"), e))
+                });
+            let (low, high, stable) = match watermarks {
+                Ok(w) => w,
+                Err((what, e)) => {
+                    retry(what, e)?;
+                    still.push(p);
+                    continue;
+                }
+            };
             let end = PartitionEnd {
                 partition: p,
                 low,
@@ -237,6 +263,9 @@ fn stable_end_blocking(
                 }
                 ends.push(end);
             } else {
+                tracing::debug!(
+                    "partition {p} of {topic}: last stable offset {stable} < high watermark {high}; waiting"
+                );
                 still.push(p);
             }
         }

@@ -157,6 +157,11 @@ pub async fn run_shipped_keep(
     assert_eq!(c.sent, c.acked + c.failed + c.unreported, "{name}: {c:?}");
     assert_eq!(result.verification.records.len() as u64, c.sent, "{name}");
     assert_eq!(c.unexpected, 0, "{name}: {c:?}");
+    assert!(
+        result.verified(),
+        "{name}: not verified: {:?}",
+        result.integrity
+    );
     (spec, result, broker, topic)
 }
 
