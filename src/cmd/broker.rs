@@ -77,6 +77,12 @@ pub struct BrokerCommandArgs {
 }
 
 pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
+    if args.broker.backend == Backend::External {
+        err_line!(
+            "error: `kafka-chaos broker` starts a broker: --backend external has none to start"
+        );
+        return exit::CANNOT_RUN;
+    }
     let cancel = interrupt_token();
     let label = format!("broker-{}", run::new_run_id());
     let mut cfg = args.broker.config(&label);
