@@ -168,7 +168,11 @@ pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
     };
     let clock = hand::Clock::start();
     let mut input = hand::Input::start(broker.brokers());
-    out_line!("{}", hand::help(input.tty, broker.brokers()));
+    if input.background {
+        out_line!("keys are off: stdin is a terminal this process does not own (started in the background?)");
+    } else {
+        out_line!("{}", hand::help(input.tty, broker.brokers()));
+    }
     out_line!("press Ctrl+C (or q) to stop and remove it");
     let mut stdin_open = true;
     loop {

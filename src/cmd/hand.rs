@@ -180,9 +180,19 @@ impl Drop for RawTerminal {
     }
 }
 
+/// Whether stdin is a terminal whose foreground is this process: reading
+/// (or setting up) a terminal from the background would stop the process
+/// (SIGTTIN, SIGTTOU), e.g. after `kafka-chaos broker &`.
+fn owns_terminal() -> bool {
+    nix::unistd::tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == nix::unistd::getpgrp())
+}
+
 /// The controls as they are typed or written, parsed.
 pub struct Input {
     pub tty: bool,
+    /// Stdin is a terminal of a foreground job this process is not in:
+    /// it is not read (no keys; Ctrl+C or SIGTERM stops the broker).
+    pub background: bool,
     rx: mpsc::UnboundedReceiver<Result<Control, String>>,
     _raw: Option<RawTerminal>,
 }
@@ -192,8 +202,18 @@ impl Input {
     /// the end of the program).
     pub fn start(nodes: usize) -> Input {
         let tty = std::io::stdin().is_terminal();
-        let raw = if tty { RawTerminal::enter() } else { None };
         let (tx, rx) = mpsc::unbounded_channel();
+        if tty && !owns_terminal() {
+            // Dropping the sender ends the input at once.
+            drop(tx);
+            return Input {
+                tty: false,
+                background: true,
+                rx,
+                _raw: None,
+            };
+        }
+        let raw = if tty { RawTerminal::enter() } else { None };
         let keys = raw.is_some();
         std::thread::spawn(move || {
             let stdin = std::io::stdin();
@@ -236,6 +256,7 @@ impl Input {
         });
         Input {
             tty: keys,
+            background: false,
             rx,
             _raw: raw,
         }
