@@ -44,3 +44,21 @@ test: setup lint
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+
+# The version matrix (not part of `make test`: about 25 minutes on 2 cores): for the oldest
+# and the newest supported Kafka, fetch the jars and build the image (each smoke-tested),
+# then run a representative quick subset on both backends — one broker and 3-node KRaft
+# clusters, the tutorial's modes, a leader kill, a controller kill, an isolated leader.
+# MATRIX_VERSIONS and MATRIX_SPECS override; results land in results/ as usual.
+MATRIX_VERSIONS ?= 3.6.2 4.4.0
+MATRIX_SPECS ?= sync async-with-error compare-async-acks0 compare-idempotent transactional-abort \
+                cluster-acksall-leader-kill cluster-controller-kill cluster-leader-isolated
+MATRIX_CONTAINER_SPECS ?= sync cluster-acksall-leader-kill
+
+.PHONY: matrix
+matrix:
+	set -e; for v in $(MATRIX_VERSIONS); do \
+	  KAFKA_VERSION=$$v scripts/setup.sh --only jars --only image; \
+	  cargo run -- experiment $(MATRIX_SPECS) --profile quick --check --backend process --kafka-version $$v; \
+	  cargo run -- experiment $(MATRIX_CONTAINER_SPECS) --profile quick --check --backend container --kafka-version $$v; \
+	done

@@ -15,6 +15,20 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$SCRIPTS_DIR/containers.conf}"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "setup: $*"; }
+
+# Whether $KAFKA_VERSION is at least MAJOR.MINOR (e.g. `kafka_at_least 3 7`).
+kafka_at_least() {
+  local major minor rest
+  IFS=. read -r major minor rest <<< "$KAFKA_VERSION"
+  (( major > $1 || (major == $1 && minor >= $2) ))
+}
+
+# JVM options that point both logging frameworks at a configuration in $KAFKA_DIR/config:
+# Kafka 4 logs through log4j2 ($1.yaml), Kafka 3.x through log4j 1.x ($1.properties).
+# $1 is log4j (the broker) or tools-log4j (command-line tools).
+log4j_opts() {
+  echo "-Dlog4j2.configurationFile=$KAFKA_DIR/config/${1}2.yaml -Dlog4j.configuration=file:$KAFKA_DIR/config/$1.properties"
+}
 die() { echo "setup: ERROR: $*" >&2; exit 1; }
 
 # Milliseconds since the epoch, and a duration in seconds with one decimal.

@@ -36,10 +36,12 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 EOF
-  java -Dlog4j2.configurationFile="$KAFKA_DIR/config/tools-log4j2.yaml" -cp "$KAFKA_DIR/libs/*" \
+  # shellcheck disable=SC2046
+  java $(log4j_opts tools-log4j) -cp "$KAFKA_DIR/libs/*" \
     kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$dir/server.properties" >/dev/null
   t0=$(now_ms)
-  java -Xmx512m -Xms512m -Dlog4j2.configurationFile="$KAFKA_DIR/config/log4j2.yaml" \
+  # shellcheck disable=SC2046
+  java -Xmx512m -Xms512m $(log4j_opts log4j) \
     -cp "$KAFKA_DIR/libs/*" kafka.Kafka "$dir/server.properties" > "$dir/broker.log" 2>&1 &
   SMOKE_PID=$!
   wait_broker "$port" 60 || { tail -20 "$dir/broker.log" >&2; die "local broker not ready in 60 s"; }

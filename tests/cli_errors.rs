@@ -186,3 +186,119 @@ fn port_in_use_is_named_for_both_backends() {
         assert!(line.contains("in use"), "{backend}: {line}");
     }
 }
+
+/// `experiment all` on the external backend with `extra` arguments; the
+/// bootstrap address has nothing listening: every refusal below comes
+/// before the harness tries to reach it.
+fn run_external(dir: &Path, extra: &[&str]) -> Output {
+    let results = dir.join("results");
+    let mut args = vec![
+        "experiment",
+        "all",
+        "--experiments",
+        dir.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "--backend",
+        "external",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn the_external_backend_refuses_what_it_cannot_do_before_it_connects() {
+    let d = spec_dir(&[("kill.toml", GOOD)]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let fault_file = elsewhere.path().join("faults.toml");
+    std::fs::write(
+        &fault_file,
+        "[commands.hard_shutdown]\ninject = \"true {node}\"\n",
+    )
+    .unwrap();
+    let faults = fault_file.to_str().unwrap();
+
+    let o = run_external(d.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        error_line(&o).contains("needs --bootstrap"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A fault with no command: the harness cannot kill what it does not run.
+    let o = run_external(d.path(), &["--bootstrap", "127.0.0.1:9"]);
+    assert_spec_error(&o, "kill.toml", "[commands.hard_shutdown]");
+
+    // A command, but no permission to fault this cluster.
+    let o = run_external(
+        d.path(),
+        &["--bootstrap", "127.0.0.1:9", "--faults", faults],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        error_line(&o).contains("--allow-faults-on HOST"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_external(
+        d.path(),
+        &[
+            "--bootstrap",
+            "127.0.0.1:9",
+            "--faults",
+            faults,
+            "--allow-faults-on",
+            "prod.example",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(error_line(&o).contains("matches none"), "{}", stderr(&o));
+
+    // Options of the external backend on another backend.
+    let o = run(&[
+        "experiment",
+        "all",
+        "--experiments",
+        d.path().to_str().unwrap(),
+        "--faults",
+        faults,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        error_line(&o).contains("--faults applies to --backend external"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A broker property cannot be set on a cluster the harness does not run.
+    let d = spec_dir(&[(
+        "props.toml",
+        "description = \"d\"\nmode = \"async\"\nrecords = 10\nbrokers = 3\n[broker]\n\"replica.lag.time.max.ms\" = 1000\n",
+    )]);
+    let o = run_external(d.path(), &["--bootstrap", "127.0.0.1:9"]);
+    assert_spec_error(&o, "props.toml", "broker property");
+
+    // A client-properties file with a producer setting in it.
+    let d = spec_dir(&[(
+        "plain.toml",
+        "description = \"d\"\nmode = \"async\"\nrecords = 10\n",
+    )]);
+    let props = elsewhere.path().join("client.properties");
+    std::fs::write(&props, "security.protocol=SSL\nacks=all\n").unwrap();
+    let o = run_external(
+        d.path(),
+        &[
+            "--bootstrap",
+            "127.0.0.1:9",
+            "--client-properties",
+            props.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        error_line(&o).contains("client.properties"),
+        "{}",
+        stderr(&o)
+    );
+}

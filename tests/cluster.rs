@@ -169,7 +169,7 @@ async fn cluster_lifecycle(backend: Backend) {
             .split(',')
             .filter_map(|p| p.parse::<u32>().ok())
             .collect::<Vec<_>>(),
-        Backend::Container => Vec::new(),
+        Backend::Container | Backend::External => Vec::new(),
     };
     broker.remove().await;
     for pid in pids {

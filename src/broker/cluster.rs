@@ -9,20 +9,23 @@
 //! which is how faults aim at a target.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::external::{External, NOT_PLAINTEXT};
 use super::links::Links;
 use super::node::{Node, NodePlan, Runtime};
-use super::topology::{advertises_controllers, NodePorts, Topology, MAX_NODES};
+use super::topology::{advertises_controllers, node_ports, Topology, MAX_NODES};
 use super::wire::{Conn, PartitionState, QuorumState};
-use super::{
-    choose_port, free_port_except, probe, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
-};
+use super::{probe, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::infra::proxy::NetworkMode;
 pub use crate::model::result::ReplicaEnd;
 
-/// A running cluster of one or more nodes.
+/// A running cluster of one or more nodes — or, with `external`, a cluster
+/// the harness does not run: then it has no node, link or plan of its own,
+/// node operations on any node are refused (its faults come from commands),
+/// and node ids, addresses, metadata and readiness are the cluster's.
 pub struct Broker {
+    external: Option<Box<External>>,
     cfg: BrokerConfig,
     topology: Topology,
     /// Index `id - 1`.
@@ -42,43 +45,12 @@ impl std::fmt::Debug for Broker {
     }
 }
 
-fn node_ports(cfg: &BrokerConfig, n: usize) -> Result<Vec<NodePorts>, BrokerError> {
-    let mut taken: Vec<u16> = Vec::new();
-    let next = |asked: Option<u16>, taken: &mut Vec<u16>| -> Result<u16, BrokerError> {
-        let p = match asked {
-            Some(p) => choose_port(Some(p))?,
-            None => free_port_except(taken)?,
-        };
-        taken.push(p);
-        Ok(p)
-    };
-    let mut nodes = Vec::with_capacity(n);
-    for i in 1..=n as i32 {
-        let asked = if i == 1 { cfg.port } else { None };
-        let client = next(asked, &mut taken)?;
-        let chaos = next(None, &mut taken)?;
-        let mut broker_from = Vec::with_capacity(n);
-        let mut controller_from = Vec::with_capacity(n);
-        for _ in 0..n {
-            broker_from.push(next(None, &mut taken)?);
-        }
-        for _ in 0..n {
-            controller_from.push(next(None, &mut taken)?);
-        }
-        nodes.push(NodePorts {
-            id: i,
-            client,
-            chaos,
-            broker_from,
-            controller_from,
-        });
-    }
-    Ok(nodes)
-}
-
 impl Broker {
     /// Starts `cfg.brokers` nodes and waits until the cluster is ready.
     pub async fn start(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
+        if cfg.backend == Backend::External {
+            return Self::connect(cfg).await;
+        }
         let n = cfg.brokers.clamp(1, MAX_NODES);
         let runtime = Runtime::resolve(cfg).await?;
         let kafka_version = runtime.kafka_version(cfg).to_string();
@@ -120,6 +92,7 @@ impl Broker {
             return Err(e);
         }
         let broker = Broker {
+            external: None,
             bootstrap: topology.bootstrap(),
             client_bootstrap: topology.client_bootstrap(),
             cfg: cfg.clone(),
@@ -145,14 +118,50 @@ impl Broker {
         Ok(broker)
     }
 
-    /// How many nodes.
-    pub fn brokers(&self) -> usize {
-        self.nodes.len()
+    /// Connects to a cluster the harness does not run.
+    async fn connect(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
+        let x = External::connect(cfg).await?;
+        Ok(Broker {
+            cfg: cfg.clone(),
+            topology: Topology::default(),
+            nodes: Vec::new(),
+            plans: Vec::new(),
+            links: Links::none(),
+            bootstrap: x.bootstrap.clone(),
+            client_bootstrap: x.bootstrap.clone(),
+            kafka_version: "unknown (external)".into(),
+            external: Some(Box::new(x)),
+        })
     }
 
-    /// The node ids, `1..=brokers`.
+    /// The cluster the harness does not run, if this is one.
+    pub fn external(&self) -> Option<&External> {
+        self.external.as_deref()
+    }
+
+    /// Refuses a node operation on a cluster the harness does not run.
+    fn owned(&self, op: &'static str, ids: &[i32]) -> Result<(), BrokerError> {
+        match (&self.external, ids.is_empty()) {
+            (Some(_), false) => Err(BrokerError::NotOwned {
+                op,
+                nodes: ids.to_vec(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many nodes.
+    pub fn brokers(&self) -> usize {
+        self.external
+            .as_ref()
+            .map_or(self.nodes.len(), |x| x.nodes.len())
+    }
+
+    /// The node ids (`1..=brokers` on the harness's own cluster).
     pub fn node_ids(&self) -> Vec<i32> {
-        self.topology.ids()
+        self.external
+            .as_ref()
+            .map_or_else(|| self.topology.ids(), |x| x.ids())
     }
 
     /// The direct listeners of every node, `127.0.0.1:<port>,…`, the same
@@ -163,6 +172,9 @@ impl Broker {
 
     /// The direct listener of one node.
     pub fn node_bootstrap(&self, id: i32) -> Option<String> {
+        if let Some(x) = &self.external {
+            return x.address(id);
+        }
         self.topology
             .nodes
             .iter()
@@ -208,19 +220,22 @@ impl Broker {
 
     pub fn info(&self) -> BrokerInfo {
         let first = self.nodes.first();
+        let source = match &self.external {
+            Some(x) => format!("external cluster at {}", x.bootstrap),
+            None => first.map(Node::source).unwrap_or_default(),
+        };
         BrokerInfo {
             backend: self.cfg.backend,
             kafka_version: self.kafka_version.clone(),
-            source: first.map(Node::source).unwrap_or_default(),
+            source,
             bootstrap: self.bootstrap.clone(),
             client_bootstrap: self.client_bootstrap.clone(),
-            id: self
-                .nodes
-                .iter()
-                .map(Node::id_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            brokers: self.nodes.len(),
+            id: match &self.external {
+                Some(x) => x.ids().iter().map(i32::to_string).collect::<Vec<_>>(),
+                None => self.nodes.iter().map(Node::id_string).collect(),
+            }
+            .join(","),
+            brokers: self.brokers(),
         }
     }
 
@@ -240,8 +255,16 @@ impl Broker {
         BrokerState::Running
     }
 
-    /// One node's state (`Removed` for an unknown id).
+    /// One node's state (`Removed` for an unknown id; a node of a cluster
+    /// the harness does not run counts as running: it is not the harness's
+    /// to know).
     pub fn node_state(&self, id: i32) -> BrokerState {
+        if let Some(x) = &self.external {
+            return match x.node(id) {
+                Some(_) => BrokerState::Running,
+                None => BrokerState::Removed,
+            };
+        }
         self.node(id)
             .map(Node::state)
             .unwrap_or(BrokerState::Removed)
@@ -281,6 +304,7 @@ impl Broker {
     /// Graceful stop (SIGTERM, then the exit) of the given running nodes,
     /// in parallel.
     pub async fn stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("stop", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Running]);
         self.each(&ids, |n| n.stop()).await
     }
@@ -288,6 +312,7 @@ impl Broker {
     /// Hard kill (SIGKILL, then the exit) of the given running or paused
     /// nodes.
     pub async fn kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("kill", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
         self.each(&ids, |n| n.kill()).await
     }
@@ -295,6 +320,7 @@ impl Broker {
     /// SIGTERM delivered to the given running nodes, without waiting for
     /// them to exit ([`Broker::await_exit_nodes`]).
     pub async fn signal_stop_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("stop", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Running]);
         self.each(&ids, |n| n.signal_stop()).await
     }
@@ -302,6 +328,7 @@ impl Broker {
     /// SIGKILL delivered to the given running or paused nodes, without
     /// waiting.
     pub async fn signal_kill_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("kill", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Running, BrokerState::Paused]);
         self.each(&ids, |n| n.signal_kill()).await
     }
@@ -319,18 +346,21 @@ impl Broker {
 
     /// Freezes the given running nodes.
     pub async fn pause_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("pause", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Running]);
         self.each(&ids, |n| n.pause()).await
     }
 
     /// Unfreezes the given paused nodes.
     pub async fn resume_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("resume", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Paused]);
         self.each(&ids, |n| n.resume()).await
     }
 
     /// Starts the given stopped nodes again, without waiting for them.
     pub async fn start_nodes(&mut self, ids: &[i32]) -> Result<(), BrokerError> {
+        self.owned("start", ids)?;
         let ids = self.eligible(ids, &[BrokerState::Stopped]);
         self.each(&ids, |n| n.start_again()).await
     }
@@ -387,6 +417,9 @@ impl Broker {
     /// Waits until every node runs and an `acks=all` probe replicated to
     /// every node is acknowledged.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), BrokerError> {
+        if let Some(x) = &self.external {
+            return x.wait_ready(timeout).await;
+        }
         let down: Vec<String> = self
             .node_ids()
             .into_iter()
@@ -417,7 +450,18 @@ impl Broker {
         replicas: usize,
         configs: &BTreeMap<String, String>,
     ) -> Result<(), BrokerError> {
+        if let Some(x) = &self.external {
+            return x.create_topic(topic, partitions, replicas, configs).await;
+        }
         probe::create_topic(&self.bootstrap, topic, partitions, replicas, configs).await
+    }
+
+    /// At the end of an experiment: deletes its topic from a cluster the
+    /// harness does not run, if the run created it (and keeps no topics).
+    pub async fn drop_topic(&self, topic: &str) {
+        if let Some(x) = &self.external {
+            x.drop_topic(topic).await;
+        }
     }
 
     /// Asks every running node in turn until one answers — nodes cut off
@@ -428,6 +472,9 @@ impl Broker {
         F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, super::wire::WireError>>,
     {
+        if self.external.as_ref().is_some_and(|x| !x.plaintext) {
+            return Err(BrokerError::Admin(format!("{what}: {NOT_PLAINTEXT}")));
+        }
         let mut last = String::from("no running node");
         let isolated = self.isolated();
         let mut order = self.ids_in(BrokerState::Running);
@@ -449,6 +496,9 @@ impl Broker {
 
     /// Every partition of `topic`: leader, leader epoch, replicas, ISR.
     pub async fn partition_state(&self, topic: &str) -> Result<Vec<PartitionState>, BrokerError> {
+        if let Some(x) = self.external.as_ref().filter(|x| !x.plaintext) {
+            return x.partition_state(topic).await;
+        }
         let topic = topic.to_string();
         self.ask("partition state", |mut c| {
             let topic = topic.clone();
@@ -463,49 +513,12 @@ impl Broker {
             .await
     }
 
-    /// Waits until every partition of `topic` has a leader and a full ISR,
-    /// up to `timeout`. Returns how long it waited, or the last state seen.
-    pub async fn wait_in_sync(
-        &self,
-        topic: &str,
-        timeout: Duration,
-    ) -> Result<Duration, (Duration, String)> {
-        let started = Instant::now();
-        loop {
-            let last;
-            match self.partition_state(topic).await {
-                Ok(parts)
-                    if !parts.is_empty()
-                        && parts
-                            .iter()
-                            .all(|p| p.leader >= 0 && p.isr.len() == p.replicas.len()) =>
-                {
-                    return Ok(started.elapsed())
-                }
-                Ok(parts) => {
-                    last = parts
-                        .iter()
-                        .map(|p| {
-                            format!(
-                                "partition {} leader {} isr {:?} of {:?}",
-                                p.partition, p.leader, p.isr, p.replicas
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }
-                Err(e) => last = e.to_string(),
-            }
-            if started.elapsed() >= timeout {
-                return Err((started.elapsed(), last));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     /// The log end offset of every replica of every partition of `topic`,
     /// asked of the node that holds it (`None` where it could not answer).
     pub async fn replica_ends(&self, topic: &str) -> Result<Vec<ReplicaEnd>, BrokerError> {
+        if self.external.as_ref().is_some_and(|x| !x.plaintext) {
+            return Err(BrokerError::Admin(format!("replica ends: {NOT_PLAINTEXT}")));
+        }
         let parts = self.partition_state(topic).await?;
         let mut out = Vec::new();
         for p in &parts {
@@ -554,6 +567,9 @@ impl Broker {
     /// Stops every node and removes everything they left (containers,
     /// data), and the proxies. Never fails: problems are logged.
     pub async fn remove(self) {
+        if let Some(x) = &self.external {
+            x.remove().await;
+        }
         futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
         self.links.shutdown().await;
     }

@@ -66,6 +66,14 @@ impl Links {
         Ok(Links { chaos, pairs })
     }
 
+    /// No proxy at all (a cluster the harness does not run).
+    pub fn none() -> Links {
+        Links {
+            chaos: BTreeMap::new(),
+            pairs: BTreeMap::new(),
+        }
+    }
+
     /// The ports the proxies listen on, for the topology.
     pub fn ports(&self) -> ProxyPorts {
         ProxyPorts {

@@ -23,7 +23,9 @@
 //!
 //! [`engine`] finds or starts a container engine, [`probe`] tells when the
 //! broker answers, [`cleanup`] removes what killed runs left behind.
-//! (Clusters of brokers will land here.)
+//! [`cluster`] makes one to five nodes one [`Broker`]; [`external`] is a
+//! cluster the harness does not run (`--backend external`), behind the same
+//! type with no node of its own.
 //!
 //! [`Broker`]: crate::broker::Broker
 //! [`container`]: crate::broker::container
@@ -40,6 +42,8 @@ pub mod cleanup;
 pub mod cluster;
 pub mod container;
 pub mod engine;
+pub mod external;
+pub mod in_sync;
 pub mod links;
 pub mod node;
 pub mod probe;
@@ -79,6 +83,9 @@ pub enum Backend {
     Container,
     /// A local JVM process from a Kafka distribution or the set-up's jars.
     Process,
+    /// A cluster the harness does not run (`--bootstrap`): nothing is
+    /// started, faults come from commands.
+    External,
 }
 
 impl fmt::Display for Backend {
@@ -86,6 +93,7 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Container => "container",
             Backend::Process => "process",
+            Backend::External => "external",
         })
     }
 }
@@ -122,6 +130,8 @@ pub enum BrokerError {
     },
     #[error("chaos proxy: {0}")]
     Proxy(#[from] ProxyError),
+    #[error("cannot {op} node(s) {nodes:?}: the external cluster's brokers are not the harness's to {op} (a fault on them needs a command, `[commands.<fault>]`)")]
+    NotOwned { op: &'static str, nodes: Vec<i32> },
 }
 
 impl BrokerError {
@@ -190,6 +200,8 @@ pub struct BrokerConfig {
     /// Host folders for nodes' logs, by node id (e.g. a mount that loses
     /// unsynced writes); other nodes keep their data where the backend does.
     pub data_dirs: BTreeMap<i32, PathBuf>,
+    /// `Backend::External`: where the cluster is and how to reach it.
+    pub external: Option<external::ExternalConfig>,
 }
 
 impl BrokerConfig {
@@ -206,6 +218,7 @@ impl BrokerConfig {
             brokers: 1,
             properties: BTreeMap::new(),
             data_dirs: BTreeMap::new(),
+            external: None,
         }
     }
 }

@@ -17,6 +17,11 @@ impl Runtime {
         Ok(match cfg.backend {
             super::Backend::Container => Runtime::Container(ContainerImage::resolve(cfg).await?),
             super::Backend::Process => Runtime::Process(KafkaHome::resolve(cfg)?),
+            super::Backend::External => {
+                return Err(BrokerError::Admin(
+                    "the external backend runs no node of its own".into(),
+                ))
+            }
         })
     }
 

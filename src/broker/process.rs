@@ -375,7 +375,11 @@ fn classpath(home: &Path) -> String {
     format!("{}/libs/*", home.display())
 }
 
+/// The JVM options naming the broker's logging configuration: log4j2's
+/// (Kafka 4) and, where the home has one, log4j 1.x's (Kafka 3.x logs through
+/// reload4j, which ignores log4j2's and, without its own, logs nothing).
 fn log4j_args(home: &Path) -> Vec<String> {
+    let mut args = Vec::new();
     for name in [
         "log4j2.yaml",
         "log4j2.yml",
@@ -384,10 +388,15 @@ fn log4j_args(home: &Path) -> Vec<String> {
     ] {
         let p = home.join("config").join(name);
         if p.is_file() {
-            return vec![format!("-Dlog4j2.configurationFile={}", p.display())];
+            args.push(format!("-Dlog4j2.configurationFile={}", p.display()));
+            break;
         }
     }
-    Vec::new()
+    let p = home.join("config").join("log4j.properties");
+    if p.is_file() {
+        args.push(format!("-Dlog4j.configuration=file:{}", p.display()));
+    }
+    args
 }
 
 /// The last `lines` lines of a text file (empty if unreadable).

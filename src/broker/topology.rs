@@ -32,6 +32,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::{choose_port, free_port_except, BrokerConfig, BrokerError};
+
 /// Name of the client listener the producer reaches through its proxy.
 pub const CHAOS_LISTENER: &str = "CHAOS";
 /// Name of the direct client listener.
@@ -110,7 +112,7 @@ pub struct ProxyPorts {
 }
 
 /// Ports of a whole cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Topology {
     pub nodes: Vec<NodePorts>,
     pub proxies: ProxyPorts,
@@ -280,6 +282,42 @@ impl Topology {
         }
         p
     }
+}
+
+/// Chooses every port of `n` nodes: node 1's client port is the asked
+/// `--port`, the others free ports, all different.
+pub fn node_ports(cfg: &BrokerConfig, n: usize) -> Result<Vec<NodePorts>, BrokerError> {
+    let mut taken: Vec<u16> = Vec::new();
+    let next = |asked: Option<u16>, taken: &mut Vec<u16>| -> Result<u16, BrokerError> {
+        let p = match asked {
+            Some(p) => choose_port(Some(p))?,
+            None => free_port_except(taken)?,
+        };
+        taken.push(p);
+        Ok(p)
+    };
+    let mut nodes = Vec::with_capacity(n);
+    for i in 1..=n as i32 {
+        let asked = if i == 1 { cfg.port } else { None };
+        let client = next(asked, &mut taken)?;
+        let chaos = next(None, &mut taken)?;
+        let mut broker_from = Vec::with_capacity(n);
+        let mut controller_from = Vec::with_capacity(n);
+        for _ in 0..n {
+            broker_from.push(next(None, &mut taken)?);
+        }
+        for _ in 0..n {
+            controller_from.push(next(None, &mut taken)?);
+        }
+        nodes.push(NodePorts {
+            id: i,
+            client,
+            chaos,
+            broker_from,
+            controller_from,
+        });
+    }
+    Ok(nodes)
 }
 
 fn join_addrs(ports: impl Iterator<Item = u16>) -> String {

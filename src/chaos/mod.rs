@@ -11,5 +11,6 @@
 //! [`target`]: crate::chaos::target
 //! [`FaultKind`]: crate::spec::FaultKind
 
+pub mod command;
 pub mod fault;
 pub mod target;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{err_line, out_line};
+use crate::broker::Backend;
 use crate::model::result::ExperimentResult;
 use crate::run::{Event, Reporter};
 
@@ -48,7 +49,9 @@ impl Reporter for Console {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::BrokerStarting { backend, brokers } => {
-                if brokers > 1 {
+                if backend == "external" {
+                    self.line("connecting to the external cluster (no broker is started)…")
+                } else if brokers > 1 {
                     self.line(&format!(
                         "starting a {brokers}-node Kafka cluster ({backend} backend)…"
                     ))
@@ -56,6 +59,11 @@ impl Reporter for Console {
                     self.line(&format!("starting a Kafka broker ({backend} backend)…"))
                 }
             }
+            Event::BrokerReady { info, seconds } if info.backend == Backend::External => self
+                .line(&format!(
+                    "external cluster ready at {} in {seconds:.1} s: brokers {} (topics this run creates are deleted at the end unless --keep-topics)",
+                    info.bootstrap, info.id
+                )),
             Event::BrokerReady { info, seconds } => self.line(&format!(
                 "{} ready at {} in {seconds:.1} s (Kafka {}, {})",
                 if info.brokers > 1 { "cluster" } else { "broker" },

@@ -2,7 +2,7 @@
 //! progress on the console, and turns the outcome (and, with `--check`,
 //! the expectations) into the exit code.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -12,10 +12,11 @@ use super::console::Console;
 use super::exit;
 use super::output::{err_line, fail, out_line};
 use super::signal::interrupt_token;
+use crate::broker::external::ExternalConfig;
 use crate::broker::{self, Backend};
 use crate::model::result::ExperimentResult;
 use crate::run::{self, RunError, RunOptions};
-use crate::spec::{self, Mode, Profile};
+use crate::spec::{self, ExperimentSpec, Mode, Profile};
 
 #[derive(Debug, Args)]
 pub struct ExperimentArgs {
@@ -42,6 +43,84 @@ pub struct ExperimentArgs {
     pub keep_run_dir: bool,
     #[command(flatten)]
     pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub external: ExternalArgs,
+}
+
+/// A cluster the harness does not run (`--backend external`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "External cluster (--backend external)")]
+pub struct ExternalArgs {
+    /// The cluster's bootstrap list, HOST:PORT[,…]. No broker is started;
+    /// each experiment creates its own topic (kafka-chaos-<run id>-<name>).
+    #[arg(long, value_name = "HOST:PORT[,…]", env = "KAFKA_CHAOS_BOOTSTRAP")]
+    pub bootstrap: Option<String>,
+    /// The clients' security settings, a properties file with librdkafka
+    /// names (security.protocol, sasl.*, ssl.*): the producer's and the
+    /// harness's own (admin, probes, read-back).
+    #[arg(long, value_name = "FILE")]
+    pub client_properties: Option<PathBuf>,
+    /// Fault commands shared by every spec: a TOML file of
+    /// [commands.<fault>] tables (inject, heal, timeout); they win over a
+    /// spec's own.
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+    /// Allow faults against the cluster: HOST must be one of the bootstrap
+    /// hosts (so a typo cannot take down another cluster). Repeatable.
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    pub allow_faults_on: Vec<String>,
+    /// Keep the topics the run created in the cluster instead of deleting
+    /// them at the end.
+    #[arg(long)]
+    pub keep_topics: bool,
+}
+
+impl ExternalArgs {
+    /// Checks the external options against the backend and the specs, and
+    /// returns the cluster's configuration (`None` on the other backends).
+    fn config(
+        &self,
+        backend: Backend,
+        specs: &mut [ExperimentSpec],
+    ) -> anyhow::Result<Option<ExternalConfig>> {
+        if backend != Backend::External {
+            let given = [
+                ("--bootstrap", self.bootstrap.is_some()),
+                ("--client-properties", self.client_properties.is_some()),
+                ("--faults", self.faults.is_some()),
+                ("--allow-faults-on", !self.allow_faults_on.is_empty()),
+                ("--keep-topics", self.keep_topics),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+                anyhow::bail!(
+                    "{flag} applies to --backend external (the harness runs and faults its own brokers itself)"
+                );
+            }
+            return Ok(None);
+        }
+        let bootstrap = self
+            .bootstrap
+            .clone()
+            .filter(|b| !b.trim().is_empty())
+            .context("--backend external needs --bootstrap HOST:PORT[,…]")?;
+        if let Some(file) = &self.faults {
+            let commands = spec::commands::load_file(file)?;
+            for s in specs.iter_mut() {
+                s.commands.extend(&commands);
+            }
+        }
+        spec::commands::check_external(specs, &bootstrap, &self.allow_faults_on)
+            .map_err(anyhow::Error::msg)?;
+        let client = match &self.client_properties {
+            Some(f) => spec::connection::load(f)?,
+            None => Default::default(),
+        };
+        Ok(Some(ExternalConfig {
+            bootstrap,
+            client,
+            keep_topics: self.keep_topics,
+        }))
+    }
 }
 
 /// Runs the selected specs (from the folder `experiments`, results under
@@ -57,7 +136,7 @@ pub(crate) async fn experiment(
         Ok(s) => s,
         Err(e) => return fail(&anyhow::Error::new(e), exit::CANNOT_RUN),
     };
-    let specs: Vec<_> = specs
+    let mut specs: Vec<_> = specs
         .into_iter()
         .filter(|s| args.mode.is_none_or(|m| m == s.mode))
         .collect();
@@ -65,6 +144,11 @@ pub(crate) async fn experiment(
         err_line!("error: no experiment matches (see `kafka-chaos list`)");
         return exit::CANNOT_RUN;
     }
+    // A cluster the harness does not run: checked before anything runs.
+    let external = match args.external.config(args.broker.backend, &mut specs) {
+        Ok(x) => x,
+        Err(e) => return fail(&e, exit::CANNOT_RUN),
+    };
     if args.broker.backend == Backend::Process {
         let home = args
             .broker
@@ -75,9 +159,11 @@ pub(crate) async fn experiment(
             return fail(&anyhow::Error::new(e), exit::CANNOT_RUN);
         }
     }
+    let mut broker = args.broker.config("run");
+    broker.external = external;
     let opts = RunOptions {
         results_dir: results.to_path_buf(),
-        broker: args.broker.config("run"),
+        broker,
         profile: args.profile,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };

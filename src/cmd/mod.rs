@@ -15,6 +15,7 @@ pub mod compare;
 pub mod console;
 pub mod exit;
 pub mod experiment;
+pub mod hand;
 pub mod list;
 pub mod output;
 pub mod report;
@@ -107,7 +108,9 @@ pub enum Command {
     /// Measure throughput and latency next to kcat and Kafka's own
     /// ProducerPerformance on the same broker (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
-    /// Start a broker and keep it until Ctrl+C (to explore by hand).
+    /// Start a broker (or a cluster) to explore by hand, as in the tutorial:
+    /// topics are created on first use, and stop, kill, restart, pause and
+    /// resume are driven from the keyboard (or stdin) until q or Ctrl+C.
     Broker(BrokerCommandArgs),
     /// Remove brokers (containers and processes) left by runs that were
     /// killed before they could clean up.

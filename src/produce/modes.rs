@@ -87,6 +87,8 @@ pub fn client_config(spec: &ExperimentSpec, bootstrap: &str) -> ClientConfig {
         cfg.set(k, v);
     }
     cfg.set("bootstrap.servers", bootstrap);
+    // A cluster's security settings (`--client-properties`), if any.
+    crate::spec::connection::apply(&mut cfg, bootstrap);
     cfg
 }
 

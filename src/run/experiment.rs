@@ -86,6 +86,7 @@ pub async fn run_experiment(
         ended_rx,
         FaultContext {
             topic,
+            run_id: cfg.run_label.strip_prefix("run-").unwrap_or(&cfg.run_label),
             origin,
             ready_timeout: cfg.ready_timeout,
             draws: Draws::new(spec.seed),

@@ -6,6 +6,11 @@
 //! it on its schedule: after its downtime (before the next fault), right
 //! after the next fault is in force (`until-next-fault`), or once the
 //! producer has ended (`until-producer-ends`).
+//!
+//! On a cluster the harness does not run, a step's act is its command
+//! (`[commands.<fault>]`, [`crate::chaos::command`]): the inject command for
+//! each node hit, a TCP check that stopped nodes went down, the heal
+//! command, and the same readiness probe as for the harness's own brokers.
 
 use std::time::{Duration, Instant};
 
@@ -14,10 +19,12 @@ use tokio::sync::oneshot;
 
 use super::events::Event;
 use crate::broker::{Broker, BrokerError};
+use crate::chaos::command::{self, CommandContext, CommandRun};
 use crate::chaos::fault::{self, Fault};
 use crate::chaos::target::{self, Draws};
 use crate::model::result::FaultWindow;
 use crate::produce::FaultSide;
+use crate::spec::commands::FaultCommand;
 use crate::spec::{ExperimentSpec, FaultKind, Heal, Target};
 
 /// One fault of an experiment: what, at whom, after how many records,
@@ -30,6 +37,8 @@ pub struct FaultStep {
     /// Injected when this many records have been handed to the client.
     pub after: u64,
     pub heal: Heal,
+    /// The spec's command for this kind (used on an external cluster).
+    pub command: Option<FaultCommand>,
 }
 
 impl FaultStep {
@@ -46,6 +55,7 @@ impl FaultStep {
                     target: s.target,
                     after: s.after,
                     heal: s.heal,
+                    command: spec.commands.get(s.kind).cloned(),
                 }
             })
             .collect()
@@ -69,6 +79,8 @@ pub struct FaultsDone {
 /// bound of a heal, the seeded draws for `random` targets.
 pub struct FaultContext<'a> {
     pub topic: &'a str,
+    /// The run's id (for fault commands).
+    pub run_id: &'a str,
     pub origin: Instant,
     pub ready_timeout: Duration,
     pub draws: Draws,
@@ -79,12 +91,30 @@ impl FaultContext<'_> {
     fn since(&self, t: Instant) -> f64 {
         t.duration_since(self.origin).as_secs_f64()
     }
+
+    fn command(&self, broker: &Broker, kind: FaultKind) -> CommandContext {
+        CommandContext {
+            fault: kind,
+            topic: self.topic.to_string(),
+            partition: 0,
+            run_id: self.run_id.to_string(),
+            bootstrap: broker.bootstrap().to_string(),
+            origin: self.origin,
+        }
+    }
+}
+
+/// The command a step runs instead of the harness's own act: on a cluster
+/// the harness does not run only.
+fn by_command<'s>(broker: &Broker, step: &'s FaultStep) -> Option<&'s FaultCommand> {
+    broker.external().and(step.command.as_ref())
 }
 
 /// A fault waiting for its heal.
 struct Pending {
     index: usize,
     fault: Fault,
+    command: Option<FaultCommand>,
 }
 
 /// Runs the fault side until every step was healed, or the producer ended
@@ -122,11 +152,52 @@ pub async fn run_faults(
             }
         };
         let the_fault = step.fault.clone().on(resolved.nodes.clone());
-        if let Err(e) = fault::begin(broker, &the_fault).await {
+        let command = by_command(broker, step);
+        let mut runs: Vec<CommandRun> = Vec::new();
+        let begun = match command {
+            Some(c) => {
+                let cctx = ctx.command(broker, step.kind);
+                runs = command::run_for_nodes(
+                    broker,
+                    &cctx,
+                    "inject",
+                    &c.inject,
+                    &resolved.nodes,
+                    c.timeout,
+                )
+                .await;
+                match runs.iter().find(|r| !r.succeeded()) {
+                    Some(r) => Err(r.failure()),
+                    None => Ok(()),
+                }
+            }
+            None => fault::begin(broker, &the_fault)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = begun {
             tracing::warn!("injecting {} failed: {e}", step.kind);
-            done.errors[i] = Some(e.to_string());
+            done.errors[i] = Some(e);
             // Dropping the request lets the producer go on at once.
             drop(request);
+            if !runs.is_empty() {
+                // What ran is kept; what it may have hit is healed.
+                done.windows[i] = Some(FaultWindow {
+                    kind: step.kind.to_string(),
+                    start: ctx.since(Instant::now()),
+                    after_records: step.after,
+                    target: step.target.to_string(),
+                    nodes: resolved.nodes.clone(),
+                    commands: runs,
+                    ..Default::default()
+                });
+                let p = Pending {
+                    index: i,
+                    fault: the_fault,
+                    command: command.cloned(),
+                };
+                heal(broker, &mut done, &ctx, p).await;
+            }
             break;
         }
         let injected_at = ctx.since(Instant::now());
@@ -140,7 +211,18 @@ pub async fn run_faults(
             sent,
             at: injected_at,
         });
-        let settled_at = match fault::settle(broker, &the_fault).await {
+        let settled = match command {
+            // A command's stop: down once the nodes refuse connections.
+            Some(_) if stops(step.kind) => {
+                Ok(
+                    command::wait_unreachable(broker, &resolved.nodes, Duration::from_secs(30))
+                        .await,
+                )
+            }
+            Some(_) => Ok(false),
+            None => fault::settle(broker, &the_fault).await,
+        };
+        let settled_at = match settled {
             Ok(true) => Some(ctx.since(Instant::now())),
             Ok(false) => None,
             Err(e) => {
@@ -173,6 +255,7 @@ pub async fn run_faults(
             until_producer_ends: step.heal == Heal::WhenProducerEnds,
             latency_ms: (step.kind == FaultKind::Latency)
                 .then_some(step.fault.latency.as_secs_f64() * 1000.0),
+            commands: runs,
         });
         // The previous fault waited for this one: undo it now, without
         // waiting for the whole cluster (this fault may keep it short).
@@ -185,6 +268,7 @@ pub async fn run_faults(
                 let p = Pending {
                     index: i,
                     fault: the_fault,
+                    command: command.cloned(),
                 };
                 if !heal(broker, &mut done, &ctx, p).await {
                     return done;
@@ -193,10 +277,12 @@ pub async fn run_faults(
             Heal::WithNextFault => with_next.push(Pending {
                 index: i,
                 fault: the_fault,
+                command: command.cloned(),
             }),
             Heal::WhenProducerEnds => at_end.push(Pending {
                 index: i,
                 fault: the_fault,
+                command: command.cloned(),
             }),
         }
     }
@@ -224,7 +310,13 @@ async fn heal(
     p: Pending,
 ) -> bool {
     let heal_start = Instant::now();
-    let healed = fault::heal(broker, &p.fault, ctx.ready_timeout).await;
+    let healed = match &p.command {
+        Some(c) => {
+            run_heal_command(broker, done, ctx, &p, c).await;
+            broker.wait_ready(ctx.ready_timeout).await
+        }
+        None => fault::heal(broker, &p.fault, ctx.ready_timeout).await,
+    };
     done.recovery += heal_start.elapsed().as_secs_f64();
     match healed {
         Ok(()) => {
@@ -241,6 +333,11 @@ async fn heal(
 /// Undoes a fault (restart, resume, reconnect) without waiting for the
 /// whole cluster: another fault may be keeping part of it down.
 async fn undo(broker: &mut Broker, done: &mut FaultsDone, ctx: &FaultContext<'_>, p: Pending) {
+    if let Some(c) = &p.command {
+        run_heal_command(broker, done, ctx, &p, c).await;
+        finish_window(broker, done, ctx, p.index, p.fault.kind).await;
+        return;
+    }
     match fault::undo(broker, &p.fault).await {
         Ok(()) => finish_window(broker, done, ctx, p.index, p.fault.kind).await,
         Err(e) => {
@@ -248,6 +345,37 @@ async fn undo(broker: &mut Broker, done: &mut FaultsDone, ctx: &FaultContext<'_>
             done.errors[p.index].get_or_insert(format!("undoing it failed: {e}"));
         }
     }
+}
+
+/// Runs a fault's heal command, if it has one, for the nodes it hit, and
+/// keeps what ran with its window (a failed heal is a warning: the
+/// readiness probe after it decides whether the cluster came back).
+async fn run_heal_command(
+    broker: &Broker,
+    done: &mut FaultsDone,
+    ctx: &FaultContext<'_>,
+    p: &Pending,
+    c: &FaultCommand,
+) {
+    let Some(text) = c.heal() else {
+        return;
+    };
+    let cctx = ctx.command(broker, p.fault.kind);
+    let runs = command::run_for_nodes(broker, &cctx, "heal", text, &p.fault.nodes, c.timeout).await;
+    if let Some(Some(w)) = done.windows.get_mut(p.index) {
+        w.commands.extend(runs);
+    }
+}
+
+/// Faults that take nodes down (their commands' effect is checked).
+fn stops(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::CleanShutdown
+            | FaultKind::HardShutdown
+            | FaultKind::CleanBounce
+            | FaultKind::HardBounce
+    )
 }
 
 async fn finish_window(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerState};
+use crate::broker::{Backend, Broker, BrokerConfig, BrokerError, BrokerState};
 use crate::infra::proxy::NetworkMode;
 use crate::model::result::{ExperimentResult, RunMeta};
 use crate::report::{ReportError, RunFolder};
@@ -69,9 +69,11 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// A topic name for an experiment of a run (Kafka allows `[a-zA-Z0-9._-]`).
+/// A topic name for an experiment of a run (Kafka allows `[a-zA-Z0-9._-]`):
+/// `kafka-chaos-<run id>-<experiment>`, recognisable in a cluster the
+/// harness does not run.
 pub fn topic_name(run_id: &str, experiment: &str) -> String {
-    let clean: String = format!("kc-{run_id}-{experiment}")
+    let clean: String = format!("kafka-chaos-{run_id}-{experiment}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
@@ -241,6 +243,9 @@ pub async fn run(
                 meta.failed_experiments.push((spec.name.clone(), msg));
             }
         }
+        // A cluster the harness does not run keeps none of its topics
+        // (unless --keep-topics).
+        broker.drop_topic(&topic).await;
         // Rewrite the summary after every experiment, so a crash keeps it.
         if let Err(e) = folder.write_summary(&meta, &results) {
             tracing::error!("cannot write the summary: {e}");
@@ -292,8 +297,12 @@ pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
     c
 }
 
-/// Whether two configurations start the same cluster.
+/// Whether two configurations start the same cluster (a cluster the
+/// harness does not run is the same for every spec).
 fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
+    if a.backend == Backend::External && b.backend == Backend::External {
+        return true;
+    }
     a.brokers == b.brokers && a.properties == b.properties && a.data_dirs == b.data_dirs
 }
 
@@ -314,6 +323,10 @@ async fn ensure_healthy(
         && broker.wait_ready(t).await.is_ok();
     if healthy || cancel.is_cancelled() {
         return Ok(());
+    }
+    if broker.external().is_some() {
+        // Not the harness's to replace: the rest of the run cannot go on.
+        return broker.wait_ready(cfg.ready_timeout).await;
     }
     tracing::warn!("the broker did not recover; starting a fresh one");
     let fresh = Broker::start(cfg).await?;

@@ -6,6 +6,8 @@
 //! spec is checked completely before any broker starts.
 
 pub mod cluster;
+pub mod commands;
+pub mod connection;
 pub mod external;
 pub mod facts;
 pub mod faults;
@@ -106,6 +108,10 @@ struct RawSpec {
     /// A sequence of faults instead of `fault`.
     #[serde(default)]
     faults: Vec<faults::RawStep>,
+    /// Shell commands that inject and heal each fault kind on a cluster the
+    /// harness does not run (`--backend external`).
+    #[serde(default)]
+    commands: BTreeMap<String, commands::FaultCommand>,
     #[serde(default)]
     quick: QuickOverrides,
     #[serde(default)]
@@ -168,6 +174,9 @@ pub struct ExperimentSpec {
     pub expect: Vec<crate::model::expect::Expectation>,
     /// mode = "external": the program and how to run it.
     pub external: Option<external::ExternalSpec>,
+    /// `[commands.<fault>]`: how to inject and heal faults on an external
+    /// cluster (with a `--faults FILE`'s on top).
+    pub commands: commands::FaultCommands,
 }
 
 /// How many records late a fault may land when the spec does not say
@@ -415,6 +424,8 @@ impl ExperimentSpec {
             client = x.settings_as_strings();
         }
 
+        let commands = commands::check(&raw.commands).map_err(invalid)?;
+
         let mut expect = Vec::new();
         for (k, v) in &raw.expect {
             let v = value_to_string(v).map_err(|m| invalid(format!("field `expect.{k}` {m}")))?;
@@ -455,6 +466,7 @@ impl ExperimentSpec {
             client,
             expect,
             external,
+            commands,
         })
     }
 

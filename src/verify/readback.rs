@@ -168,8 +168,10 @@ fn consumer(
     topic: &str,
     isolation: Isolation,
 ) -> Result<BaseConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let mut cfg = ClientConfig::new();
+    // A cluster's security settings (`--client-properties`), if any.
+    crate::spec::connection::apply(&mut cfg, bootstrap);
+    cfg.set("bootstrap.servers", bootstrap)
         .set("group.id", format!("kafka-chaos-readback-{topic}"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")

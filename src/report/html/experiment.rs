@@ -227,6 +227,50 @@ fn fault_windows(b: &mut String, r: &ExperimentResult) {
         "</tbody>\n</table>\n<p class=\"muted\">Times are seconds since the producer started; \
          a window lasts from the injection until the broker accepted a record again.</p>\n",
     );
+    fault_commands(b, r);
+}
+
+/// On a cluster the harness does not run: the commands each fault ran.
+fn fault_commands(b: &mut String, r: &ExperimentResult) {
+    let runs: Vec<_> = r
+        .faults
+        .iter()
+        .flat_map(|f| f.commands.iter().map(move |c| (f, c)))
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    b.push_str(
+        "<table class=\"faults\">\n<thead><tr><th>fault</th><th>phase</th><th>node</th>\
+         <th>command</th><th class=\"n\">started at</th><th class=\"n\">took</th>\
+         <th>exit</th><th>output</th></tr></thead>\n<tbody>\n",
+    );
+    for (f, c) in runs {
+        let exit = if c.succeeded() {
+            "0".to_string()
+        } else {
+            c.failure()
+        };
+        let output = if c.output_truncated {
+            format!("{}…", c.output)
+        } else {
+            c.output.clone()
+        };
+        let _ = writeln!(
+            b,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            esc(&f.kind),
+            esc(&c.phase),
+            c.node.map_or(String::new(), |n| n.to_string()),
+            esc(&c.command),
+            esc(&secs(c.started_at)),
+            esc(&secs(c.seconds)),
+            esc(&exit),
+            esc(output.trim_end()),
+        );
+    }
+    b.push_str("</tbody>\n</table>\n");
 }
 
 fn checks(b: &mut String, r: &ExperimentResult) {
@@ -387,6 +431,37 @@ mod tests {
         // No latency chart on disk: none shown.
         assert!(!s.contains("latency.png"));
         assert!(s.contains("not recorded in this run folder"));
+    }
+
+    #[test]
+    fn fault_commands_are_shown_escaped() {
+        let mut r = sample_result();
+        let s = render(&r, &FolderFiles::default());
+        assert!(!s.contains("<th>command</th>"));
+        r.faults[0].commands = vec![
+            crate::model::result::CommandRun {
+                phase: "inject".into(),
+                node: Some(2),
+                command: "kubectl delete pod kafka-2 <x>".into(),
+                exit_code: Some(0),
+                output: "pod \"kafka-2\" deleted".into(),
+                ..Default::default()
+            },
+            crate::model::result::CommandRun {
+                phase: "heal".into(),
+                node: Some(2),
+                command: "false".into(),
+                exit_code: Some(1),
+                ..Default::default()
+            },
+        ];
+        let s = render(&r, &FolderFiles::default());
+        assert!(
+            s.contains("<code>kubectl delete pod kafka-2 &lt;x&gt;</code>"),
+            "{s}"
+        );
+        assert!(s.contains("pod &quot;kafka-2&quot; deleted"), "{s}");
+        assert!(s.contains("heal command for node 2 exited with 1"), "{s}");
     }
 
     #[test]
