@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::{names, safe_file_stem, ReportError, RunFolder};
 use crate::model::expect::CheckResult;
 use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
+use crate::model::plan::Plan;
 use crate::model::result::{
     ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
 };
@@ -77,6 +78,16 @@ struct ExperimentFile {
     notes: Vec<String>,
     #[serde(default)]
     not_verified_reasons: Vec<String>,
+    #[serde(default = "one")]
+    repetition: u32,
+    #[serde(default = "one")]
+    repetitions: u32,
+    #[serde(default)]
+    plan: Option<Plan>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `metadata.json`, the specs.
@@ -117,8 +128,8 @@ pub struct LoadedRun {
     pub folder: PathBuf,
     pub meta: RunMeta,
     pub results: Vec<ExperimentResult>,
-    /// Experiments whose records CSV is missing: their charts cannot be
-    /// drawn again.
+    /// Experiments (with their repetition: `sync r2`) whose records CSV is
+    /// missing: their charts cannot be drawn again.
     pub without_records: Vec<String>,
     /// What was odd but not fatal, one line each.
     pub warnings: Vec<String>,
@@ -160,9 +171,11 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             .filter(|m| m.name == e.name)
             .map(|m| (m.spec, m.cluster))
             .unwrap_or_default();
+        let stem = names::experiment_stem(&e.name, e.repetition, e.repetitions);
+        let label = names::run_label(&e.name, e.repetition, e.repetitions);
         let csv = folder.join(format!(
             "{}{}",
-            safe_file_stem(&e.name, "experiment"),
+            safe_file_stem(&stem, "experiment"),
             names::RECORDS_CSV_SUFFIX
         ));
         let (ledger, records) = if csv.is_file() {
@@ -171,9 +184,9 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             warnings.push(format!(
                 "{}: missing, so the charts of {} are not drawn again",
                 csv.display(),
-                e.name
+                label
             ));
-            without_records.push(e.name.clone());
+            without_records.push(label);
             (Ledger::default(), Vec::new())
         };
         if let Some(w) = disagreement(&e.counts, &records) {
@@ -202,6 +215,9 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             spec,
             integrity: e.not_verified_reasons,
             cluster,
+            repetition: e.repetition,
+            repetitions: e.repetitions,
+            plan: e.plan,
         });
     }
     Ok(LoadedRun {
@@ -335,7 +351,7 @@ pub fn redraw(dir: &Path) -> Result<Redrawn, LoadError> {
     let folder = RunFolder::open(&run.folder, &run.meta);
     let mut written = Vec::new();
     for r in &run.results {
-        if !run.without_records.contains(&r.name) {
+        if !run.without_records.contains(&r.label()) {
             written.extend(folder.write_charts(r)?);
         }
     }

@@ -6,6 +6,7 @@
 //! spec is checked completely before any broker starts.
 
 pub mod cluster;
+pub mod draw;
 pub mod external;
 pub mod facts;
 pub mod faults;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use draw::{After, Downtime};
 pub use faults::FaultStep;
 pub use kinds::{FaultKind, Heal, Mode, Profile, Target};
 
@@ -48,8 +50,8 @@ pub struct QuickOverrides {
     pub records: Option<u64>,
     #[serde(default, with = "humantime_serde::option")]
     pub pause: Option<Duration>,
-    pub fault_after: Option<u64>,
-    pub downtime: Option<Heal>,
+    pub fault_after: Option<After>,
+    pub downtime: Option<Downtime>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
     #[serde(default)]
@@ -71,8 +73,10 @@ struct RawSpec {
     partitions: i32,
     #[serde(default)]
     payload_bytes: usize,
-    #[serde(default)]
-    seed: u64,
+    /// Fixes the draws of `random` targets and of ranges.
+    seed: Option<u64>,
+    /// How many times the experiment runs (`--repeat` wins).
+    repeat: Option<u32>,
     /// 1 to 5 KRaft nodes.
     brokers: Option<usize>,
     /// Replicas of the experiment's topic (default: min(3, brokers)).
@@ -85,11 +89,11 @@ struct RawSpec {
     fault: FaultKind,
     /// Which broker(s) the fault hits.
     target: Option<Target>,
-    fault_after: Option<u64>,
+    fault_after: Option<After>,
     /// How many records after `fault_after` the fault may land and the
     /// experiment still count as verified.
     fault_tolerance: Option<u64>,
-    downtime: Option<Heal>,
+    downtime: Option<Downtime>,
     /// fault = "latency": the delay added to each direction.
     #[serde(default, with = "humantime_serde::option")]
     latency: Option<Duration>,
@@ -132,7 +136,10 @@ pub struct ExperimentSpec {
     pub pause: Duration,
     pub partitions: i32,
     pub payload_bytes: usize,
-    pub seed: u64,
+    /// The spec's `seed` (`--seed` wins; without either, the run draws one).
+    pub seed: Option<u64>,
+    /// The spec's `repeat` (`--repeat` wins; default 1).
+    pub repeat: Option<u32>,
     /// KRaft nodes of the cluster (1 for a single broker).
     pub brokers: usize,
     /// Replicas of the experiment's topic.
@@ -147,7 +154,8 @@ pub struct ExperimentSpec {
     pub fault: FaultKind,
     /// The first fault's target.
     pub target: Target,
-    /// The fault is injected right after this many records were sent.
+    /// The fault is injected right after this many records were sent
+    /// (the first fault's `after`: a range's low end until a plan fixes it).
     pub fault_after: u64,
     /// How many records after `fault_after` the fault may be in force and
     /// the experiment still count as verified (see [`default_fault_tolerance`]).
@@ -272,6 +280,9 @@ impl ExperimentSpec {
 
         if records == 0 {
             return Err(invalid("field `records` must be at least 1".into()));
+        }
+        if raw.repeat == Some(0) {
+            return Err(invalid("field `repeat` must be at least 1".into()));
         }
         if raw.partitions < 1 {
             return Err(invalid("field `partitions` must be at least 1".into()));
@@ -437,6 +448,7 @@ impl ExperimentSpec {
             partitions: raw.partitions,
             payload_bytes: raw.payload_bytes,
             seed: raw.seed,
+            repeat: raw.repeat,
             brokers: cluster.brokers,
             replication_factor: cluster.replication_factor,
             broker_properties: cluster.broker_properties,
@@ -456,6 +468,26 @@ impl ExperimentSpec {
             expect,
             external,
         })
+    }
+
+    /// Whether a repetition's plan draws anything (a range, a `random`
+    /// target), so that the seed matters.
+    pub fn draws_anything(&self) -> bool {
+        self.faults.iter().any(FaultStep::is_drawn)
+    }
+
+    /// The time the scenario itself asks for, in seconds: records × pause,
+    /// plus every downtime (as planned: a range's low end before a plan).
+    pub fn asked_seconds(&self) -> f64 {
+        let downtimes: f64 = self
+            .faults
+            .iter()
+            .map(|f| match f.heal {
+                Heal::After(d) => d.as_secs_f64(),
+                _ => 0.0,
+            })
+            .sum();
+        self.records as f64 * self.pause.as_secs_f64() + downtimes
     }
 
     /// The mode as reports show it: `sync`, or for an external producer its
