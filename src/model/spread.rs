@@ -177,4 +177,49 @@ mod tests {
         assert_eq!((one.nonzero_in, one.of), (1, 1));
         assert_eq!(CountSpread::of(&[]), None);
     }
+
+    #[test]
+    fn results_group_by_experiment_in_their_order() {
+        use crate::model::expect::Expectation;
+        let e = Expectation::parse("lost", "0").unwrap();
+        let mut results = Vec::new();
+        for (name, rep, lost, verified) in [
+            ("b", 1, 0, true),
+            ("a", 1, 2, true),
+            ("b", 2, 3, false),
+            ("a", 2, 2, true),
+            ("b", 3, 0, true),
+        ] {
+            let mut r = crate::report::tests::sample_result();
+            r.name = name.into();
+            r.repetition = rep;
+            r.repetitions = if name == "a" { 2 } else { 3 };
+            r.verification.counts.lost = lost;
+            r.checks = vec![e.check(&r.verification.counts)];
+            if !verified {
+                r.integrity = vec!["late".into()];
+            }
+            results.push(r);
+        }
+        let s = spreads(&results);
+        assert_eq!(
+            s.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        let b = &s[0];
+        assert_eq!((b.repetitions, b.finished), (3, 3));
+        let lost = b.count("lost").unwrap();
+        assert_eq!(
+            (lost.min, lost.median, lost.max, lost.nonzero_in),
+            (0, 0.0, 3, 1)
+        );
+        assert_eq!(b.occurrence("lost").unwrap(), "lost > 0 in 1 of 3");
+        assert_eq!(b.not_verified, [2]);
+        assert!(!b.checks[0].passed);
+        assert_eq!(b.checks[0].failed_repetitions(), [2]);
+        let a = &s[1];
+        assert!(a.count("lost").unwrap().is_constant());
+        assert_eq!(a.occurrence("lost").unwrap(), "lost > 0 in 2 of 2");
+        assert!(!a.checks[0].passed);
+    }
 }

@@ -409,6 +409,53 @@ mod tests {
     }
 
     #[test]
+    fn repetitions_read_back_with_their_files_and_plans() {
+        let results: Vec<ExperimentResult> = (1..=3)
+            .map(|rep| {
+                let mut r = synthetic("sync", "sync", 100 + u64::from(rep));
+                r.repetition = rep;
+                r.repetitions = 3;
+                r.plan = Some(crate::model::plan::Plan {
+                    seed: 7,
+                    repetition: rep,
+                    faults: Vec::new(),
+                });
+                r
+            })
+            .collect();
+        let (_tmp, dir) = folder_with(&results);
+        for rep in 1..=3 {
+            assert!(dir.join(format!("sync.r{rep}.records.csv")).is_file());
+        }
+        assert!(!dir.join("sync.records.csv").exists());
+        assert!(dir.join("spread.png").is_file());
+        let run = load_run(&dir).unwrap();
+        assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+        assert_eq!(run.results.len(), 3);
+        for (old, new) in results.iter().zip(&run.results) {
+            assert_eq!(new.repetition, old.repetition);
+            assert_eq!(new.repetitions, 3);
+            assert_eq!(new.plan, old.plan);
+            assert_eq!(new.verification.records, old.verification.records);
+        }
+        let done = redraw(&dir).unwrap();
+        let names: Vec<String> = done
+            .written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.contains(&"sync.r2.timeline.png".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"spread.png".to_string()), "{names:?}");
+        let page = fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(page.contains("<tr data-experiment=\"sync\" data-repetition=\"2\">"));
+        assert!(page.contains("id=\"exp-sync.r2\""));
+        assert!(page.contains("Spread over repetitions"));
+    }
+
+    #[test]
     fn redraw_writes_charts_and_the_page() {
         let (_tmp, dir) = folder_with(&[sample_result()]);
         fs::remove_file(dir.join("report.html")).unwrap();
