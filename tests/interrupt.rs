@@ -132,6 +132,8 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
             "fire-and-forget",
             "--profile",
             "quick",
+            "--jobs",
+            "1",
             "--results",
             results.path().to_str().unwrap(),
         ])
