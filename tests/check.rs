@@ -1,6 +1,7 @@
 //! Regression runs for CI, on real Kafka (process backend): expectations
 //! decide the exit code and appear in junit.xml; `compare` flags a changed
-//! verdict count between two real runs.
+//! verdict count between two real runs; `--repeat` runs each repetition
+//! with its own drawn plan and files.
 
 mod common;
 
@@ -126,4 +127,117 @@ fn a_broken_spec_exits_2_before_any_broker_starts() {
         "{}",
         text(&o)
     );
+}
+
+/// A spec that draws its fault: when, for how long.
+const DRAWN: &str = r#"
+description = "async, broker stopped at a drawn record for a drawn time"
+mode = "async"
+records = 40
+pause = "20ms"
+fault = "clean_shutdown"
+fault_after = "10..30"
+downtime = "1s..2s"
+seed = 7
+[expect]
+lost = 0
+ok = "> 0 in all"
+recovered = "> 0 in at most 3 of 3"
+"#;
+
+/// `--repeat 3` on real Kafka, two jobs at once: a row, files and a plan
+/// per repetition, the plan the one the seed draws, the spread in the
+/// summary, one JUnit case per expectation.
+#[test]
+fn repeat_3_runs_each_repetition_with_its_own_plan_and_files() {
+    let work = tempfile::tempdir().unwrap();
+    let (specs, results) = (work.path().join("specs"), work.path().join("r"));
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("demo.toml"), DRAWN).unwrap();
+    let o = assert_cmd::Command::cargo_bin("kafka-chaos")
+        .unwrap()
+        .args([
+            "experiment",
+            "all",
+            "--check",
+            "--backend",
+            "process",
+            "--repeat",
+            "3",
+            "--jobs",
+            "2",
+        ])
+        .arg("--experiments")
+        .arg(&specs)
+        .arg("--results")
+        .arg(&results)
+        .current_dir(common::root())
+        .output()
+        .expect("harness runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("PASS  demo: lost = 0 (held in 3 of 3"),
+        "{out}"
+    );
+    assert!(out.contains("that the scenarios ask for (ratio"), "{out}");
+    let run = only_run_folder(&results);
+    for r in 1..=3 {
+        for suffix in ["records.csv", "timeline.png"] {
+            let f = run.join(format!("demo.r{r}.{suffix}"));
+            assert!(f.is_file(), "{} missing", f.display());
+        }
+    }
+    assert!(!run.join("demo.records.csv").exists());
+    assert!(run.join("spread.png").is_file());
+
+    // summary.csv: a row per repetition, in order, with its plan.
+    let mut rd = csv::Reader::from_path(run.join("summary.csv")).unwrap();
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let spec = kafka_chaos::spec::ExperimentSpec::parse(
+        "demo",
+        &specs.join("demo.toml"),
+        DRAWN,
+        kafka_chaos::spec::Profile::Full,
+    )
+    .unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let rep = i as u32 + 1;
+        assert_eq!(&row[col("repetition")], rep.to_string());
+        assert_eq!(&row[col("repetitions")], "3");
+        assert_eq!(&row[col("seed")], "7");
+        // The plan recorded is the one seed 7 draws for this repetition.
+        let plan = kafka_chaos::chaos::plan::plan(&spec, 7, rep);
+        assert_eq!(&row[col("plan")], plan.drawn_values());
+        let after = plan.faults[0].after;
+        assert!((10..=30).contains(&after), "{after}");
+        assert!(row[col("plan")].starts_with(&format!("fault_after={after} downtime=")));
+        assert_eq!(&row[col("lost_max")], "0");
+        assert_eq!(&row[col("ok_in")], "3");
+        assert_eq!(&row[col("sent")], "40");
+    }
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["run"]["jobs"], 2);
+    assert!(summary["run"]["timing"]["wall_s"].as_f64().unwrap() > 0.0);
+    let spread = &summary["spread"][0];
+    assert_eq!(spread["finished"], 3);
+    assert_eq!(spread["counts"]["sent"]["of"], 3);
+    let checks = spread["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3);
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    let fault = &summary["experiments"][1]["faults"][0];
+    assert_eq!(
+        fault["after_records"],
+        summary["experiments"][1]["plan"]["faults"][0]["after"]
+    );
+
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"4\""), "{junit}");
+    assert!(junit.contains("demo: lost = 0"), "{junit}");
+    assert!(junit.contains("held in 3 of 3 repetitions"), "{junit}");
 }

@@ -1,6 +1,7 @@
 //! Cleanup that holds: a harness interrupted with SIGINT leaves no broker
 //! process or container behind; one killed with SIGKILL leaves nothing its
-//! successor cannot remove; an interrupted run keeps finished results.
+//! successor cannot remove; an interrupted run keeps finished results, with
+//! one experiment at a time and with `--jobs 2`.
 
 mod common;
 
@@ -131,6 +132,8 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
             "fire-and-forget",
             "--profile",
             "quick",
+            "--jobs",
+            "1",
             "--results",
             results.path().to_str().unwrap(),
         ])
@@ -179,5 +182,75 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
     assert!(
         common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
         "no container of the run remains"
+    );
+}
+
+#[test]
+fn interrupted_parallel_run_removes_every_broker_and_keeps_finished_results() {
+    let results = tempfile::tempdir().unwrap();
+    // async ends in seconds; sync (full profile) runs for more than a minute.
+    let mut child = Command::new(common::bin())
+        .args([
+            "experiment",
+            "async",
+            "sync",
+            "--jobs",
+            "2",
+            "--results",
+            results.path().to_str().unwrap(),
+        ])
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut run_label = None;
+    let mut started = 0;
+    let mut brokers_seen = 0;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(p) = line.strip_prefix("results go to ") {
+            run_label = Some(
+                std::path::Path::new(p)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+        if line.starts_with("[1/2]") || line.starts_with("[2/2]") {
+            started += 1;
+            if started == 2 {
+                // Both experiments run, each on a broker of its own.
+                let id = run_label.as_deref().expect("run folder announced");
+                brokers_seen =
+                    common::containers_with_label(&format!("kafka-chaos.run=run-{id}")).len();
+            }
+        }
+        if line.contains("[async] done:") {
+            assert_eq!(started, 2, "sync runs while async ends: {line}");
+            break;
+        }
+    }
+    assert_eq!(brokers_seen, 2, "one broker per job");
+    let run_id = run_label.expect("run folder announced");
+    std::thread::sleep(Duration::from_secs(1));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), Some(130));
+
+    let folder = results.path().join(&run_id);
+    let summary = std::fs::read_to_string(folder.join("summary.csv")).expect("summary kept");
+    assert!(
+        summary.lines().any(|l| l.starts_with("async,")),
+        "{summary}"
+    );
+    assert!(folder.join("async.records.csv").exists());
+    let page = std::fs::read_to_string(folder.join("report.html")).expect("report.html kept");
+    assert!(page.contains("<tr data-experiment=\"async\">"), "{page}");
+    assert!(page.contains("<b>sync</b>: interrupted"), "{page}");
+    assert!(
+        common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
+        "no container of either job remains"
     );
 }

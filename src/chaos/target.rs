@@ -35,9 +35,11 @@ fn partition0(parts: &[PartitionState]) -> Option<&PartitionState> {
     parts.iter().find(|p| p.partition == 0)
 }
 
-/// Seeded draws for `random` targets (and, later, drawn fault timings):
-/// ChaCha8, whose stream for a seed is fixed across platforms and versions,
-/// so the same seed draws the same plan.
+/// Seeded draws for `random` targets and drawn fault timings (see
+/// [`crate::chaos::plan`]): ChaCha8, whose stream for a seed is fixed across
+/// platforms and versions, mapped onto a range by a multiply-shift of our
+/// own (not `rand`'s range sampling, which may change between its
+/// versions), so the same seed draws the same plan.
 #[derive(Debug, Clone)]
 pub struct Draws(rand_chacha::ChaCha8Rng);
 
@@ -47,13 +49,38 @@ impl Draws {
         Draws(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
     }
 
+    /// The draws of one repetition: the seed's own stream number
+    /// `repetition`, so repetitions differ and each can be replayed alone.
+    pub fn for_repetition(seed: u64, repetition: u32) -> Self {
+        let mut d = Draws::new(seed);
+        d.0.set_stream(u64::from(repetition));
+        d
+    }
+
     /// The next draw in `0..n` (0 when n is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        use rand::Rng;
+        self.span(n as u64) as usize
+    }
+
+    /// The next draw from `low` to `high`, both included.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        if high <= low {
+            return low;
+        }
+        match (high - low).checked_add(1) {
+            Some(n) => low + self.span(n),
+            None => rand::RngCore::next_u64(&mut self.0),
+        }
+    }
+
+    /// A draw in `0..n`: the high half of a 64×64-bit product (bias below
+    /// n / 2^64).
+    fn span(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;
         }
-        self.0.random_range(0..n)
+        let x = rand::RngCore::next_u64(&mut self.0);
+        ((u128::from(x) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -167,5 +194,24 @@ mod tests {
             (0..20).map(|_| d.below(3)).collect()
         };
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn repetitions_draw_from_streams_of_their_own() {
+        let draw = |seed, rep| {
+            let mut d = Draws::for_repetition(seed, rep);
+            (0..10).map(|_| d.between(50, 150)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7, 1), draw(7, 1));
+        assert_ne!(draw(7, 1), draw(7, 2));
+        assert_ne!(draw(7, 1), draw(8, 1));
+        assert!(draw(7, 3).iter().all(|x| (50..=150).contains(x)));
+        let mut d = Draws::new(1);
+        assert_eq!(d.between(5, 5), 5);
+        assert!(d.between(0, u64::MAX) > 0 || d.between(0, u64::MAX) > 0);
+        // Both ends can come up.
+        let mut d = Draws::new(3);
+        let v: Vec<u64> = (0..200).map(|_| d.between(1, 3)).collect();
+        assert!(v.contains(&1) && v.contains(&3), "{v:?}");
     }
 }

@@ -140,10 +140,11 @@ mod tests {
         let a = &o.experiments[0];
         assert_eq!(a.presence(), Presence::Both);
         let lost = a.row("lost").unwrap();
-        assert_eq!(lost.diff(), Some(3));
+        assert_eq!(lost.diff(), Some(3.0));
+        assert_eq!(lost.beyond(), Some(3.0));
         assert!(lost.changed());
-        assert_eq!(a.row("ok").unwrap().diff(), Some(-20));
-        assert_eq!(a.row("reordered").unwrap().diff(), Some(2));
+        assert_eq!(a.row("ok").unwrap().diff(), Some(-20.0));
+        assert_eq!(a.row("reordered").unwrap().diff(), Some(2.0));
         assert!(!a.row("sent").unwrap().changed());
         assert_eq!(a.changed(), 4);
         assert_eq!(a.rows.len(), VerdictCounts::NAMES.len());
@@ -159,7 +160,10 @@ mod tests {
         let fresh = &o.experiments[2];
         assert_eq!(fresh.presence(), Presence::OnlyNew);
         assert_eq!(fresh.row("sent").unwrap().old, None);
-        assert_eq!(fresh.row("sent").unwrap().new, Some(100));
+        assert_eq!(
+            fresh.row("sent").unwrap().new.map(|s| s.median),
+            Some(100.0)
+        );
         assert_eq!(fresh.row("sent").unwrap().diff(), None);
         assert_eq!(fresh.changed(), 0);
         let gone = &o.experiments[3];
@@ -272,8 +276,8 @@ mod tests {
             v[0].to_string(),
             format!(
                 "async: lost {} → {} (+3 exceeds --max-increase lost=0)",
-                v[0].old.unwrap(),
-                v[0].new.unwrap()
+                v[0].old.unwrap().min,
+                v[0].new.unwrap().min
             )
         );
 
@@ -357,17 +361,20 @@ mod tests {
 
         let csv = fs::read_to_string(&csv_path).unwrap();
         let mut lines = csv.lines();
-        assert_eq!(lines.next(), Some("experiment,count,old,new,diff,violated"));
+        assert_eq!(
+            lines.next(),
+            Some("experiment,count,old,new,diff,violated,old_min,old_max,old_runs,new_min,new_max,new_runs")
+        );
         assert_eq!(
             csv.lines().count(),
             1 + 4 * VerdictCounts::NAMES.len(),
             "every count of every experiment"
         );
         let lost = csv.lines().find(|l| l.starts_with("async,lost,")).unwrap();
-        assert!(lost.ends_with(",3,true"), "{lost}");
+        assert!(lost.contains(",3,true,"), "{lost}");
         assert!(csv.contains("async,ok,"));
         let fresh = csv.lines().find(|l| l.starts_with("fresh,sent,")).unwrap();
-        assert_eq!(fresh, "fresh,sent,,100,,false");
+        assert_eq!(fresh, "fresh,sent,,100,,false,,,,100,100,1");
         // No temporary files left; the old run untouched.
         let mut in_new: Vec<String> = fs::read_dir(&new)
             .unwrap()
@@ -386,6 +393,52 @@ mod tests {
         assert_eq!(fs::read_dir(&old).unwrap().count(), 1);
     }
 
+    /// Five repetitions on each side: noise inside the old spread is no
+    /// change; a median beyond it is.
+    #[test]
+    fn repeated_runs_compare_by_their_spread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reps = |lost: &[u64]| -> Vec<ExperimentResult> {
+            lost.iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let mut r = synthetic("acks0", "async", 100);
+                    r.repetition = i as u32 + 1;
+                    r.repetitions = lost.len() as u32;
+                    r.verification.counts.lost = *l;
+                    r
+                })
+                .collect()
+        };
+        let old = write_run(tmp.path(), "old-run", &reps(&[2, 61, 30, 0, 7]));
+        let noisy = write_run(tmp.path(), "noisy", &reps(&[5, 40, 12, 3, 9]));
+        let worse = write_run(tmp.path(), "worse", &reps(&[70, 80, 65, 90, 75]));
+        let inc = Thresholds {
+            max_increase: vec![th("lost=5")],
+            fail_on_change: true,
+            ..Thresholds::default()
+        };
+        let o = run(&args(&old, &noisy, inc.clone())).unwrap();
+        assert_eq!(o.experiments.len(), 1, "repetitions are one experiment");
+        assert_eq!(exit_code(&o), 0, "{}", render_table(&o));
+        let o = run(&args(&old, &worse, inc)).unwrap();
+        assert_eq!(exit_code(&o), 1);
+        let table = render_table(&o);
+        assert!(table.contains("runs 5 → 5"), "{table}");
+        assert!(table.contains("7 [0–61] → 75 [65–90]"), "{table}");
+        assert!(table.contains("+14"), "75 is 14 beyond 61: {table}");
+        let v: Vec<String> = o.violations().map(ToString::to_string).collect();
+        assert!(
+            v.iter().any(
+                |v| v.contains("median +14 beyond the old range exceeds --max-increase lost=5")
+            ),
+            "{v:?}"
+        );
+        let csv = fs::read_to_string(worse.join("compare-old-run.csv")).unwrap();
+        let lost = csv.lines().find(|l| l.starts_with("acks0,lost,")).unwrap();
+        assert_eq!(lost, "acks0,lost,7,75,14,true,0,61,5,65,90,5");
+    }
+
     #[test]
     fn tolerant_of_missing_and_extra_fields() {
         let tmp = tempfile::tempdir().unwrap();
@@ -400,7 +453,7 @@ mod tests {
         .unwrap();
         let s = load_summary(&dir).unwrap();
         assert_eq!(s.run.run_id, "hand-made", "the folder name");
-        assert_eq!(s.experiments[0].get("sent"), Some(5));
+        assert_eq!(s.experiments[0].get("sent").map(|s| s.min), Some(5));
         assert_eq!(s.experiments[0].get("ok"), None);
         let o = compare(&s, &s, &Thresholds::default());
         assert_eq!(o.experiments[0].row("ok").unwrap().old, None);

@@ -15,6 +15,7 @@ use super::signal::interrupt_token;
 use crate::broker::external::ExternalConfig;
 use crate::broker::{self, Backend};
 use crate::model::result::ExperimentResult;
+use crate::model::spread::ExperimentSpread;
 use crate::run::{self, RunError, RunOptions};
 use crate::spec::{self, ExperimentSpec, Mode, Profile};
 
@@ -36,6 +37,20 @@ pub struct ExperimentArgs {
     /// junit.xml in the run folder).
     #[arg(long)]
     pub check: bool,
+    /// Run each experiment N times, each time on a fresh topic (wins over
+    /// a spec's `repeat`); the summary gives each count's spread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
+    /// Seed of the draws (`fault_after = "50..150"`, `downtime = "5s..15s"`,
+    /// `target = "random"`): the same seed draws the same plan. Wins over a
+    /// spec's `seed`; without either, one is drawn and recorded.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Experiments at once, each on a broker or cluster of its own [default:
+    /// what the machine holds: min(cores, available memory / what the
+    /// largest cluster of the selected specs needs); 1 with --port].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
     /// Keep the run's private directory (the external producers' stderr
     /// logs, the private podman service's socket) instead of removing it at
     /// the end; its path is printed.
@@ -161,11 +176,37 @@ pub(crate) async fn experiment(
     }
     let mut broker = args.broker.config("run");
     broker.external = external;
+    let jobs = match (args.jobs, args.broker.port) {
+        (Some(n), Some(_)) if n > 1 => {
+            err_line!("error: --port fixes the address of one broker: it needs --jobs 1");
+            return exit::CANNOT_RUN;
+        }
+        (Some(n), _) if n > 1 && broker.external.is_some() => {
+            err_line!(
+                "error: --backend external runs on one cluster that experiments share: it needs --jobs 1"
+            );
+            return exit::CANNOT_RUN;
+        }
+        (Some(n), _) => n as usize,
+        (None, Some(_)) => 1,
+        (None, None) if broker.external.is_some() => 1,
+        (None, None) => {
+            let nodes = specs.iter().map(|s| s.brokers).max().unwrap_or(1);
+            run::capacity::default_jobs(
+                crate::infra::machine::cores(),
+                crate::infra::machine::available_memory(),
+                nodes,
+            )
+        }
+    };
     let opts = RunOptions {
         results_dir: results.to_path_buf(),
         broker,
         profile: args.profile,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        jobs,
+        repeat: args.repeat,
+        seed: args.seed,
     };
     if args.keep_run_dir {
         crate::infra::rundir::keep();
@@ -181,7 +222,7 @@ pub(crate) async fn experiment(
     match ran {
         Ok(outcome) => {
             let violated = if args.check {
-                print_checks(&outcome.results)
+                print_checks(&outcome.results, &outcome.spreads)
             } else {
                 0
             };
@@ -206,7 +247,7 @@ pub(crate) async fn experiment(
         }
         Err(e) => match e.downcast_ref::<RunError>() {
             Some(RunError::Interrupted) => {
-                err_line!("interrupted: broker removed; finished results were kept");
+                err_line!("interrupted: brokers removed; finished results were kept");
                 exit::INTERRUPTED
             }
             _ => fail(&e, exit::CANNOT_RUN),
@@ -214,29 +255,42 @@ pub(crate) async fn experiment(
     }
 }
 
-/// Prints every expectation's result, and every reason an experiment is
-/// not verified; returns how many failed. A not verified experiment fails
-/// even when its expectations hold: its verdicts are no evidence.
-fn print_checks(results: &[ExperimentResult]) -> usize {
+/// Prints every expectation's result (decided over the repetitions), and
+/// every reason an experiment run is not verified; returns how many failed.
+/// A not verified experiment fails even when its expectations hold: its
+/// verdicts are no evidence.
+fn print_checks(results: &[ExperimentResult], spreads: &[ExperimentSpread]) -> usize {
     let mut failed = 0;
     let mut any = false;
-    for r in results {
-        for c in &r.checks {
+    for s in spreads {
+        for c in &s.checks {
             any = true;
             if !c.passed {
                 failed += 1;
             }
+            let how = match (c.repetitions, c.passed) {
+                (1, _) => format!(
+                    " (actual {})",
+                    c.actual.first().copied().unwrap_or_default()
+                ),
+                (_, true) => format!(
+                    " (held in {} of {}, needed {})",
+                    c.held_in, c.repetitions, c.required
+                ),
+                (_, false) => format!(": {}", c.explain()),
+            };
             out_line!(
-                "{}  {}: {} (actual {})",
+                "{}  {}: {}{how}",
                 if c.passed { "PASS" } else { "FAIL" },
-                r.name,
+                s.name,
                 c.expectation,
-                c.actual
             );
         }
+    }
+    for r in results {
         for reason in &r.integrity {
             failed += 1;
-            out_line!("FAIL  {}: NOT VERIFIED: {reason}", r.name);
+            out_line!("FAIL  {}: NOT VERIFIED: {reason}", r.label());
         }
     }
     if !any && failed == 0 {

@@ -33,6 +33,19 @@ pub(crate) fn list(experiments: &Path, args: &ListArgs) -> anyhow::Result<()> {
             humantime::format_duration(s.pause),
             faults_line(&s),
         );
+        let mut runs = Vec::new();
+        if let Some(n) = s.repeat {
+            runs.push(format!("runs {n} times"));
+        }
+        if s.draws_anything() {
+            runs.push(match s.seed {
+                Some(seed) => format!("draws from seed {seed}"),
+                None => "draws from the run's seed".to_string(),
+            });
+        }
+        if !runs.is_empty() {
+            out_line!("{:width$}    {}", "", runs.join(", "));
+        }
         if s.brokers > 1 {
             out_line!(
                 "{:width$}    on {} brokers, topic with {} replicas",
@@ -63,7 +76,12 @@ fn faults_line(s: &spec::ExperimentSpec) -> String {
             } else {
                 String::new()
             };
-            format!("{}{target} after {}, heal {}", f.label(), f.after, f.heal)
+            format!(
+                "{}{target} after {}, heal {}",
+                f.label(),
+                f.after_text(),
+                f.heal_text()
+            )
         })
         .collect::<Vec<_>>()
         .join("; then ")

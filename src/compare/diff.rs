@@ -1,5 +1,17 @@
 //! Comparing two runs: every count of every experiment, old and new, and
 //! the thresholds it crossed. Pure: no I/O.
+//!
+//! A run may hold several repetitions of an experiment (`--repeat`); a
+//! count is then the spread of its values. The rule, for a count of an
+//! experiment in both runs, with `m` the median of the new run's values
+//! and `[lo, hi]` the range of the old run's:
+//!
+//! - it *changed* when `m < lo` or `m > hi` (outside the old spread);
+//! - `--max-increase C=N` is crossed when `m − hi > N`;
+//! - `--max-decrease C=N` is crossed when `lo − m > N`;
+//! - `--fail-on-change` is crossed when it changed.
+//!
+//! With one repetition on each side this is new − old, as it always was.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,6 +20,7 @@ use serde::Serialize;
 
 use super::load::{ExperimentCounts, RunRef, RunSummary};
 use super::thresholds::Thresholds;
+use crate::model::spread::{fmt_median, CountSpread};
 use crate::model::verdict::VerdictCounts;
 
 /// The counts shown in the table, in this order (other counts are shown
@@ -119,26 +132,53 @@ impl ExperimentDiff {
     }
 }
 
-/// One count of one experiment, old and new (`None`: not in that run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// One count of one experiment, old and new, over each run's repetitions
+/// (`None`: not in that run).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CountDiff {
     pub count: &'static str,
-    pub old: Option<u64>,
-    pub new: Option<u64>,
+    pub old: Option<CountSpread>,
+    pub new: Option<CountSpread>,
 }
 
 impl CountDiff {
-    /// new − old, when both are known.
-    pub fn diff(&self) -> Option<i128> {
-        Some(i128::from(self.new?) - i128::from(self.old?))
+    /// The new median minus the old one, when both are known.
+    pub fn diff(&self) -> Option<f64> {
+        Some(self.new?.median - self.old?.median)
     }
 
-    /// Both known, and different.
+    /// How far the new median lies outside the old run's range: above its
+    /// largest value (positive), below its smallest (negative), 0 inside.
+    /// With one repetition on each side: new − old.
+    pub fn beyond(&self) -> Option<f64> {
+        let (o, n) = (self.old?, self.new?);
+        Some(if n.median > o.max as f64 {
+            n.median - o.max as f64
+        } else if n.median < o.min as f64 {
+            n.median - o.min as f64
+        } else {
+            0.0
+        })
+    }
+
+    /// Both known, and the new median outside the old run's range.
     pub fn changed(&self) -> bool {
-        match (self.old, self.new) {
-            (Some(o), Some(n)) => o != n,
-            _ => false,
-        }
+        self.beyond().is_some_and(|b| b != 0.0)
+    }
+
+    /// Either side holds more than one repetition.
+    pub fn repeated(&self) -> bool {
+        self.old.is_some_and(|s| s.of > 1) || self.new.is_some_and(|s| s.of > 1)
+    }
+}
+
+/// A count as a table shows it: `5`, or over repetitions that varied the
+/// median and the range, `7 [0–61]`.
+pub fn compact(s: &CountSpread) -> String {
+    if s.is_constant() {
+        s.min.to_string()
+    } else {
+        format!("{} [{}–{}]", fmt_median(s.median), s.min, s.max)
     }
 }
 
@@ -156,13 +196,13 @@ pub enum Rule {
 }
 
 /// A threshold crossed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Violation {
     pub experiment: String,
     /// `None` for [`Rule::OnlyIn`] (as are `old` and `new`).
     pub count: Option<&'static str>,
-    pub old: Option<u64>,
-    pub new: Option<u64>,
+    pub old: Option<CountSpread>,
+    pub new: Option<CountSpread>,
     pub rule: Rule,
 }
 
@@ -170,9 +210,15 @@ impl Violation {
     /// The violation without the experiment's name (for the table).
     pub fn describe(&self) -> String {
         let count = self.count.unwrap_or("");
-        let diff = match (self.old, self.new) {
-            (Some(o), Some(n)) => signed(i128::from(n) - i128::from(o)),
-            _ => String::new(),
+        let row = CountDiff {
+            count,
+            old: self.old,
+            new: self.new,
+        };
+        let diff = match row.beyond() {
+            Some(b) if row.repeated() => format!("median {} beyond the old range", signed_f(b)),
+            Some(b) => signed_f(b),
+            None => String::new(),
         };
         match self.rule {
             Rule::MaxIncrease(n) => format!("{diff} exceeds --max-increase {count}={n}"),
@@ -186,11 +232,13 @@ impl Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.count, self.old, self.new) {
+        match (self.count, &self.old, &self.new) {
             (Some(c), Some(o), Some(n)) => write!(
                 f,
-                "{}: {c} {o} → {n} ({})",
+                "{}: {c} {} → {} ({})",
                 self.experiment,
+                compact(o),
+                compact(n),
                 self.describe()
             ),
             _ => write!(f, "{}: {}", self.experiment, self.describe()),
@@ -198,11 +246,15 @@ impl fmt::Display for Violation {
     }
 }
 
-pub(crate) fn signed(d: i128) -> String {
-    if d > 0 {
-        format!("+{d}")
+/// `+3`, `-20`, `+2.5`.
+pub(crate) fn signed_f(d: f64) -> String {
+    let t = fmt_median(d.abs());
+    if d > 0.0 {
+        format!("+{t}")
+    } else if d < 0.0 {
+        format!("-{t}")
     } else {
-        d.to_string()
+        t
     }
 }
 
@@ -258,18 +310,19 @@ fn diff_experiment(
     };
     if old.is_some() && new.is_some() {
         for row in &rows {
-            let Some(d) = row.diff() else { continue };
+            // How far the new median lies beyond the old run's spread.
+            let Some(d) = row.beyond() else { continue };
             for th in t.max_increase.iter().filter(|th| th.count == row.count) {
-                if d > i128::from(th.limit) {
+                if d > th.limit as f64 {
                     violations.push(violation(row, Rule::MaxIncrease(th.limit)));
                 }
             }
             for th in t.max_decrease.iter().filter(|th| th.count == row.count) {
-                if -d > i128::from(th.limit) {
+                if -d > th.limit as f64 {
                     violations.push(violation(row, Rule::MaxDecrease(th.limit)));
                 }
             }
-            if t.fail_on_change && d != 0 {
+            if t.fail_on_change && d != 0.0 {
                 violations.push(violation(row, Rule::Changed));
             }
         }
@@ -299,6 +352,61 @@ fn diff_experiment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runs(old: &[u64], new: &[u64]) -> CountDiff {
+        CountDiff {
+            count: "lost",
+            old: CountSpread::of(old),
+            new: CountSpread::of(new),
+        }
+    }
+
+    #[test]
+    fn a_change_is_a_median_outside_the_old_spread() {
+        // Single runs: new − old, as before.
+        assert_eq!(runs(&[0], &[3]).beyond(), Some(3.0));
+        assert_eq!(runs(&[20], &[0]).beyond(), Some(-20.0));
+        assert!(!runs(&[4], &[4]).changed());
+        // Inside the old spread: noise, not a change.
+        let noise = runs(&[2, 61, 30, 0, 7], &[5, 40, 12, 3, 9]);
+        assert_eq!(noise.beyond(), Some(0.0));
+        assert!(!noise.changed());
+        assert!(noise.repeated());
+        // Outside: by how much beyond its edge.
+        assert_eq!(runs(&[0, 1, 0, 2, 1], &[5, 4, 6, 4, 5]).beyond(), Some(3.0));
+        assert_eq!(runs(&[90, 95, 92], &[80, 70, 85]).beyond(), Some(-10.0));
+        // One new repetition with lost > 0 of five is not the median.
+        assert!(!runs(&[0, 0, 0, 0, 0], &[0, 0, 3, 0, 0]).changed());
+        assert_eq!(runs(&[0], &[1, 2]).beyond(), Some(1.5));
+        assert_eq!(runs(&[], &[1]).beyond(), None);
+    }
+
+    #[test]
+    fn thresholds_measure_from_the_edge_of_the_old_spread() {
+        let mk = |name: &str, values: &[u64]| ExperimentCounts {
+            name: name.into(),
+            mode: "async".into(),
+            counts: [("lost".to_string(), values.to_vec())]
+                .into_iter()
+                .collect(),
+        };
+        let t = Thresholds {
+            max_increase: vec![super::super::parse_threshold("lost=2").unwrap()],
+            ..Thresholds::default()
+        };
+        let d = diff_experiment(Some(&mk("a", &[0, 4, 1])), Some(&mk("a", &[6, 7, 5])), &t);
+        assert_eq!(
+            d.violations.len(),
+            0,
+            "median 6 is 2 above 4: not more than 2"
+        );
+        let d = diff_experiment(Some(&mk("a", &[0, 4, 1])), Some(&mk("a", &[7, 7, 5])), &t);
+        assert_eq!(d.violations.len(), 1);
+        assert_eq!(
+            d.violations[0].to_string(),
+            "a: lost 1 [0–4] → 7 [5–7] (median +3 beyond the old range exceeds --max-increase lost=2)"
+        );
+    }
 
     #[test]
     fn table_counts_are_known_counts() {

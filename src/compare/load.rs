@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CompareError;
 use crate::model::names;
+use crate::model::spread::CountSpread;
 
 /// The parts of `summary.json` a comparison needs; anything else in the
 /// file is ignored.
@@ -61,18 +62,26 @@ pub struct RunRef {
     pub kafka_version: String,
 }
 
-/// The counts of one experiment of a run.
+/// The counts of one experiment of a run: one value per repetition (a
+/// single run has one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExperimentCounts {
     pub name: String,
     pub mode: String,
-    /// By name (see [`VerdictCounts::NAMES`](crate::model::verdict::VerdictCounts::NAMES)).
-    pub counts: BTreeMap<String, u64>,
+    /// By name (see [`VerdictCounts::NAMES`](crate::model::verdict::VerdictCounts::NAMES)),
+    /// the value of each repetition that has it, in order.
+    pub counts: BTreeMap<String, Vec<u64>>,
 }
 
 impl ExperimentCounts {
-    pub fn get(&self, count: &str) -> Option<u64> {
-        self.counts.get(count).copied()
+    /// The count over the repetitions (`None`: no repetition has it).
+    pub fn get(&self, count: &str) -> Option<CountSpread> {
+        self.counts.get(count).and_then(|v| CountSpread::of(v))
+    }
+
+    /// How many repetitions (entries of summary.json) it has.
+    pub fn repetitions(&self) -> usize {
+        self.counts.values().map(Vec::len).max().unwrap_or(0)
     }
 }
 
@@ -117,19 +126,27 @@ pub fn load_summary(path: &Path) -> Result<RunSummary, CompareError> {
     } else {
         file.run.run_id
     };
-    let experiments = file
-        .experiments
-        .into_iter()
-        .map(|e| ExperimentCounts {
-            name: e.name,
-            mode: e.mode,
-            counts: e
-                .counts
-                .into_iter()
-                .filter_map(|(k, v)| v.as_u64().map(|v| (k, v)))
-                .collect(),
-        })
-        .collect();
+    // Entries of one name are the repetitions of one experiment (with
+    // `--repeat`): they are compared as one, by their spread.
+    let mut experiments: Vec<ExperimentCounts> = Vec::new();
+    for e in file.experiments {
+        let i = match experiments.iter().position(|x| x.name == e.name) {
+            Some(i) => i,
+            None => {
+                experiments.push(ExperimentCounts {
+                    name: e.name,
+                    mode: e.mode,
+                    counts: BTreeMap::new(),
+                });
+                experiments.len() - 1
+            }
+        };
+        for (k, v) in e.counts {
+            if let Some(v) = v.as_u64() {
+                experiments[i].counts.entry(k).or_default().push(v);
+            }
+        }
+    }
     Ok(RunSummary {
         run: RunRef {
             run_id,

@@ -1,7 +1,9 @@
 //! Run against run: the verdict counts of two runs side by side, the
 //! differences flagged, thresholds turned into violations.
 //!
-//! Experiments are matched by name. Thresholds given on the command line
+//! Experiments are matched by name; the repetitions of an experiment
+//! (`--repeat`) are compared by their spread (the rule is in [`diff`]).
+//! Thresholds given on the command line
 //! (`--max-increase lost=0`, `--max-decrease ok=10`, `--fail-on-change`) turn
 //! differences into violations (exit code 1, decided by
 //! `crate::cmd::compare`). Without a threshold the comparison is a report
@@ -26,8 +28,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use diff::{
-    compare, CompareOutcome, CountDiff, ExperimentDiff, Presence, Rule, Violation, CHART_COUNTS,
-    TABLE_COUNTS,
+    compact, compare, CompareOutcome, CountDiff, ExperimentDiff, Presence, Rule, Violation,
+    CHART_COUNTS, TABLE_COUNTS,
 };
 pub use load::{load_summary, ExperimentCounts, RunRef, RunSummary};
 pub use table::render_table;

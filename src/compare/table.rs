@@ -1,7 +1,7 @@
 //! The comparison as plain text, one block per experiment.
 
 use super::diff::TABLE_COUNTS;
-use super::diff::{signed, CompareOutcome, CountDiff, ExperimentDiff, Presence, Violation};
+use super::diff::{compact, signed_f, CompareOutcome, ExperimentDiff, Presence, Violation};
 use crate::model::verdict::VerdictCounts;
 
 /// Marks a changed cell in the table.
@@ -39,7 +39,7 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
         .iter()
         .flat_map(|e| &e.rows)
         .flat_map(|r| [r.old, r.new])
-        .map(|v| v.map_or(1, |v| v.to_string().len()))
+        .map(|v| v.map_or(1, |v| compact(&v).chars().count()))
         .max()
         .unwrap_or(1)
         .max(3);
@@ -47,8 +47,8 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
         .experiments
         .iter()
         .flat_map(|e| &e.rows)
-        .filter_map(CountDiff::diff)
-        .map(|d| signed(d).len())
+        .filter_map(|r| r.beyond())
+        .map(|d| signed_f(d).len())
         .max()
         .unwrap_or(1)
         .max(4);
@@ -66,6 +66,12 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
             (_, Some(m)) | (Some(m), None) => format!("{} ({m})", e.name),
             (None, None) => e.name.clone(),
         };
+        if let Some(sent) = e.row("sent").filter(|r| r.repeated()) {
+            let runs = |s: Option<crate::model::spread::CountSpread>| {
+                s.map_or("—".to_string(), |s| s.of.to_string())
+            };
+            head.push_str(&format!("  runs {} → {}", runs(sent.old), runs(sent.new)));
+        }
         match e.presence() {
             Presence::OnlyOld => head.push_str(": only in old"),
             Presence::OnlyNew => head.push_str(": only in new"),
@@ -84,7 +90,7 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
 
         if e.presence() != Presence::Both {
             // The counts of the one run, on as few lines as fit.
-            let side = |r: &CountDiff| r.old.or(r.new);
+            let side = |r: &super::diff::CountDiff| r.old.or(r.new);
             let cells: Vec<String> = e
                 .rows
                 .iter()
@@ -93,7 +99,7 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
                     format!(
                         "{} {}",
                         r.count,
-                        side(r).map_or("—".into(), |v| v.to_string())
+                        side(r).map_or("—".into(), |v| compact(&v))
                     )
                 })
                 .collect();
@@ -115,21 +121,26 @@ pub fn render_table(outcome: &CompareOutcome) -> String {
                 || r.changed()
                 || outcome.thresholds.names(r.count) && r.old.is_some()
         }) {
-            let num = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
+            let num = |v: Option<crate::model::spread::CountSpread>| {
+                v.map_or("—".to_string(), |v| compact(&v))
+            };
             let mark = if r.changed() { CHANGED } else { " " };
-            let diff = match r.diff() {
-                Some(d) if d != 0 => signed(d),
+            // Beyond the old spread (with single runs: new − old).
+            let diff = match r.beyond() {
+                Some(d) if d != 0.0 => signed_f(d),
                 _ => String::new(),
             };
             let violations: Vec<String> = e
                 .violations_of(r.count)
                 .map(|v| format!("{VIOLATED} {}", v.describe()))
                 .collect();
+            let (old, new) = (num(r.old), num(r.new));
+            let pad = |s: &str| width.saturating_sub(s.chars().count());
             line(format!(
-                "  {:<name_width$}  {:>width$} → {:<width$} {mark} {diff:>diff_width$}  {}",
+                "  {:<name_width$}  {}{old} → {new}{} {mark} {diff:>diff_width$}  {}",
                 r.count,
-                num(r.old),
-                num(r.new),
+                " ".repeat(pad(&old)),
+                " ".repeat(pad(&new)),
                 violations.join("; ")
             ));
         }

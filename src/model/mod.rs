@@ -5,9 +5,12 @@
 //! Kafka, reads a clock or depends on another folder of the crate. Every
 //! stage reads and writes these types.
 
+pub mod duration;
 pub mod expect;
 pub mod integrity;
 pub mod ledger;
 pub mod names;
+pub mod plan;
 pub mod result;
+pub mod spread;
 pub mod verdict;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ledger::Ledger;
+use crate::model::names;
+use crate::model::plan::Plan;
 use crate::model::verdict::Verification;
 
 /// A partition's leadership at one moment.
@@ -309,26 +311,7 @@ pub fn describe_fault(
     }
 }
 
-/// A duration in seconds the way a spec writes it: `300ms`, `10s`, `1.5s`,
-/// `2m`, `2m30s`.
-pub fn fmt_duration(secs: f64) -> String {
-    if !secs.is_finite() || secs < 0.0 {
-        return "?".to_string();
-    }
-    let ms = (secs * 1000.0).round() as u64;
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if !ms.is_multiple_of(1000) {
-        let s = format!("{:.3}", ms as f64 / 1000.0);
-        return format!("{}s", s.trim_end_matches('0').trim_end_matches('.'));
-    }
-    match ms / 1000 {
-        s if s < 120 => format!("{s}s"),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{}m{}s", s / 60, s % 60),
-    }
-}
+pub use crate::model::duration::fmt_duration;
 
 /// The spec an experiment ran with (its profile applied), kept in the
 /// results so a report can show it when the file has changed or is gone.
@@ -464,9 +447,35 @@ pub struct ExperimentResult {
     /// The spec as it ran (`None` in results written before this field).
     #[serde(default)]
     pub spec: Option<SpecFacts>,
+    /// Which repetition of the experiment this is (1-based; `--repeat`).
+    #[serde(default = "one")]
+    pub repetition: u32,
+    /// How many repetitions of the experiment the run asked for.
+    #[serde(default = "one")]
+    pub repetitions: u32,
+    /// The seed and the values drawn for this repetition (`None` in
+    /// results written before plans existed).
+    #[serde(default)]
+    pub plan: Option<Plan>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl ExperimentResult {
+    /// How people see this run of the experiment: its name, and with
+    /// repetitions the repetition (`sync r2`).
+    pub fn label(&self) -> String {
+        names::run_label(&self.name, self.repetition, self.repetitions)
+    }
+
+    /// The stem of its files, before it is made safe as a file name:
+    /// its name, and with repetitions the repetition (`sync.r2`).
+    pub fn file_stem(&self) -> String {
+        names::experiment_stem(&self.name, self.repetition, self.repetitions)
+    }
+
     /// The experiment did what its spec asks, so its verdicts are evidence.
     pub fn verified(&self) -> bool {
         self.integrity.is_empty()
@@ -522,6 +531,45 @@ pub struct RunMeta {
     pub command: String,
     /// Experiments that did not finish, with the error that stopped them.
     pub failed_experiments: Vec<(String, String)>,
+    /// How many experiments ran at once (`--jobs`).
+    #[serde(default = "one_usize")]
+    pub jobs: usize,
+    /// The seed of the run's draws when no spec and no `--seed` fixed one
+    /// (drawn from the operating system); `--seed` when given.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Wall time against the time the scenarios ask for (set at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<RunTiming>,
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+/// A run's wall time against the time its scenarios ask for: the sum of
+/// each experiment's own pauses and downtimes (records × pause +
+/// downtimes). Below 1 only with parallel jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTiming {
+    /// From the start of the run until its last report was written.
+    pub wall_s: f64,
+    /// The experiments' own pauses and downtimes, summed over those that ran.
+    pub asked_s: f64,
+    /// wall_s / asked_s (`None` when nothing was asked).
+    pub ratio: Option<f64>,
+    pub jobs: usize,
+}
+
+impl RunTiming {
+    pub fn new(wall_s: f64, asked_s: f64, jobs: usize) -> RunTiming {
+        RunTiming {
+            wall_s,
+            asked_s,
+            ratio: (asked_s > 0.0).then(|| wall_s / asked_s),
+            jobs,
+        }
+    }
 }
 
 impl LatencyStats {
@@ -556,18 +604,6 @@ impl LatencyStats {
 mod tests {
     use super::*;
     use crate::model::ledger::{Ledger, Outcome};
-
-    #[test]
-    fn durations_read_like_a_spec() {
-        assert_eq!(fmt_duration(0.3), "300ms");
-        assert_eq!(fmt_duration(0.0), "0ms");
-        assert_eq!(fmt_duration(10.0), "10s");
-        assert_eq!(fmt_duration(1.25), "1.25s");
-        assert_eq!(fmt_duration(90.0), "90s");
-        assert_eq!(fmt_duration(120.0), "2m");
-        assert_eq!(fmt_duration(150.0), "2m30s");
-        assert_eq!(fmt_duration(f64::NAN), "?");
-    }
 
     #[test]
     fn faults_are_named_with_their_parameters() {

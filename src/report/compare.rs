@@ -11,6 +11,16 @@ use super::chart::compare::chart_png;
 use super::html::compare::{compare_page, CompareLinks};
 use super::{names, safe_file_stem, write_atomic, ReportError};
 use crate::compare::CompareOutcome;
+use crate::model::spread::{fmt_median, CountSpread};
+
+/// `3`, `-20`, `2.5` (no plus sign: a CSV number).
+fn fmt_median_signed(d: f64) -> String {
+    if d < 0.0 {
+        format!("-{}", fmt_median(-d))
+    } else {
+        fmt_median(d)
+    }
+}
 
 /// The stem of the files written: `compare-<old run id>`.
 pub fn file_stem(outcome: &CompareOutcome) -> String {
@@ -73,30 +83,46 @@ fn relative_link(from_dir: &Path, target: &Path) -> Option<String> {
 }
 
 /// One line of `compare-<old>.csv`: one count of one experiment. An
-/// experiment found in one run only has empty cells for the other.
+/// experiment found in one run only has empty cells for the other. `old`
+/// and `new` are the value (over repetitions, the median); `diff` how far
+/// the new one lies beyond the old run's range (single runs: new − old);
+/// then each side's range and number of repetitions.
 #[derive(Debug, Serialize)]
 struct CsvRow<'a> {
     experiment: &'a str,
     count: &'a str,
-    old: Option<u64>,
-    new: Option<u64>,
-    diff: Option<i128>,
+    old: Option<String>,
+    new: Option<String>,
+    diff: Option<String>,
     violated: bool,
+    old_min: Option<u64>,
+    old_max: Option<u64>,
+    old_runs: Option<u32>,
+    new_min: Option<u64>,
+    new_max: Option<u64>,
+    new_runs: Option<u32>,
 }
 
 /// `compare-<old>.csv`: every count of every experiment.
 pub fn csv_bytes(outcome: &CompareOutcome) -> Result<Vec<u8>, ReportError> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
+    let median = |s: Option<CountSpread>| s.map(|s| fmt_median(s.median));
     for e in &outcome.experiments {
         let whole = e.violations.iter().any(|v| v.count.is_none());
         for r in &e.rows {
             w.serialize(CsvRow {
                 experiment: &e.name,
                 count: r.count,
-                old: r.old,
-                new: r.new,
-                diff: r.diff(),
+                old: median(r.old),
+                new: median(r.new),
+                diff: r.beyond().map(fmt_median_signed),
                 violated: whole || e.violations_of(r.count).next().is_some(),
+                old_min: r.old.map(|s| s.min),
+                old_max: r.old.map(|s| s.max),
+                old_runs: r.old.map(|s| s.of),
+                new_min: r.new.map(|s| s.min),
+                new_max: r.new.map(|s| s.max),
+                new_runs: r.new.map(|s| s.of),
             })?;
         }
     }

@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::{join_records, ReportError};
 use crate::model::ledger::Outcome;
 use crate::model::result::ExperimentResult;
+use crate::model::spread::{spreads, ExperimentSpread};
+use crate::model::verdict::VerdictCounts;
 
 /// One line of `summary.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +53,15 @@ pub struct SummaryRow<'a> {
     pub verified: bool,
     /// Why not, `; `-separated; empty when verified.
     pub not_verified_reason: String,
+    /// Which repetition of the experiment this row is (1-based).
+    pub repetition: u32,
+    /// How many the run asked for.
+    pub repetitions: u32,
+    /// The seed of the repetition's plan.
+    pub seed: Option<u64>,
+    /// The values drawn for it (`fault_after=87 downtime=12.3s`); empty
+    /// when the spec fixes every value.
+    pub plan: String,
 }
 
 impl<'a> SummaryRow<'a> {
@@ -102,8 +113,46 @@ impl<'a> SummaryRow<'a> {
             settle_wait_s: round(p.settle_wait, 3),
             verified: r.verified(),
             not_verified_reason: r.not_verified_reason(),
+            repetition: r.repetition,
+            repetitions: r.repetitions,
+            seed: r.plan.as_ref().map(|p| p.seed),
+            plan: r
+                .plan
+                .as_ref()
+                .map(|p| p.drawn_values())
+                .unwrap_or_default(),
         }
     }
+}
+
+/// The suffixes of the spread columns: for each count `C` of
+/// [`VerdictCounts::NAMES`], `C_min`, `C_median`, `C_max` over the
+/// experiment's repetitions and `C_in`, the repetitions in which it was
+/// above zero.
+pub const SPREAD_SUFFIXES: [&str; 4] = ["min", "median", "max", "in"];
+
+/// The spread columns' names, in order.
+pub fn spread_header() -> Vec<String> {
+    VerdictCounts::NAMES
+        .iter()
+        .flat_map(|c| SPREAD_SUFFIXES.iter().map(move |s| format!("{c}_{s}")))
+        .collect()
+}
+
+/// The spread cells of an experiment (empty cells when unknown).
+fn spread_cells(spread: Option<&ExperimentSpread>) -> Vec<String> {
+    VerdictCounts::NAMES
+        .iter()
+        .flat_map(|c| match spread.and_then(|s| s.count(c)) {
+            Some(x) => vec![
+                x.min.to_string(),
+                crate::model::spread::fmt_median(x.median),
+                x.max.to_string(),
+                x.nonzero_in.to_string(),
+            ],
+            None => vec![String::new(); SPREAD_SUFFIXES.len()],
+        })
+        .collect()
 }
 
 /// One line of `<name>.records.csv`.
@@ -126,11 +175,48 @@ pub struct RecordRow<'a> {
     pub reordered: Option<bool>,
 }
 
-/// `summary.csv`: a header and one row per experiment (just the header when
-/// there are none).
+/// `summary.csv`: a header and one row per experiment run (just the header
+/// when there are none). With `--repeat`, one row per repetition: the
+/// columns up to `not_verified_reason` mean what they mean for a single
+/// run (that repetition's counts); after them come the repetition, its
+/// seed and drawn values, and the experiment's spread over all its
+/// repetitions ([`spread_header`]), the same on each of its rows.
 pub fn summary_csv(results: &[ExperimentResult]) -> Result<Vec<u8>, ReportError> {
-    let rows: Vec<SummaryRow<'_>> = results.iter().map(SummaryRow::new).collect();
-    write_rows::<SummaryRow<'_>>(&rows, SUMMARY_HEADER)
+    let spreads = spreads(results);
+    let mut header: Vec<String> = SUMMARY_HEADER.iter().map(|h| h.to_string()).collect();
+    header.extend(spread_header());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(&header)?;
+    for r in results {
+        let mut record = row_record(&SummaryRow::new(r))?;
+        let spread = spreads.iter().find(|s| s.name == r.name);
+        for cell in spread_cells(spread) {
+            record.push_field(&cell);
+        }
+        w.write_record(&record)?;
+    }
+    w.into_inner()
+        .map_err(|e| ReportError::Csv(csv::Error::from(e.into_error())))
+}
+
+/// One row as CSV fields, written exactly as `serialize` writes them.
+fn row_record<T: Serialize>(row: &T) -> Result<csv::StringRecord, ReportError> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.serialize(row)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Csv(csv::Error::from(e.into_error())))?;
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    match rd.records().next() {
+        Some(r) => Ok(r?),
+        None => Ok(csv::StringRecord::new()),
+    }
 }
 
 /// `<name>.records.csv`: a header and one row per ledger record, in sequence
@@ -206,6 +292,10 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "settle_wait_s",
     "verified",
     "not_verified_reason",
+    "repetition",
+    "repetitions",
+    "seed",
+    "plan",
 ];
 
 /// Column names of `<name>.records.csv` (written even when there are no rows).
@@ -256,11 +346,13 @@ mod tests {
         let bytes = summary_csv(std::slice::from_ref(&r)).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         let mut lines = text.lines();
-        assert_eq!(lines.next().unwrap(), SUMMARY_HEADER.join(","));
+        let header = lines.next().unwrap();
+        assert!(header.starts_with(&SUMMARY_HEADER.join(",")), "{header}");
+        assert!(header.ends_with(",aborted_min,aborted_median,aborted_max,aborted_in"));
         let row = lines.next().unwrap();
         assert!(lines.next().is_none());
         let cells: Vec<&str> = row.split(',').collect();
-        assert_eq!(cells.len(), SUMMARY_HEADER.len());
+        assert_eq!(cells.len(), SUMMARY_HEADER.len() + spread_header().len());
         let cell = |name: &str| cells[SUMMARY_HEADER.iter().position(|h| *h == name).unwrap()];
         assert_eq!(cell("name"), "sample");
         assert_eq!(cell("mode"), "async");
@@ -275,10 +367,58 @@ mod tests {
         assert_eq!(cell("not_verified_reason"), "");
         // New columns come last: the earlier ones keep their positions.
         assert_eq!(
-            &SUMMARY_HEADER[SUMMARY_HEADER.len() - 3..],
-            ["settle_wait_s", "verified", "not_verified_reason"]
+            &SUMMARY_HEADER[SUMMARY_HEADER.len() - 7..],
+            [
+                "settle_wait_s",
+                "verified",
+                "not_verified_reason",
+                "repetition",
+                "repetitions",
+                "seed",
+                "plan"
+            ]
         );
         assert_eq!(SUMMARY_HEADER[33], "overhead_s");
+        // A single run: repetition 1 of 1, its spread is its own counts.
+        assert_eq!(cell("repetition"), "1");
+        assert_eq!(cell("repetitions"), "1");
+        let at = |name: &str| {
+            SUMMARY_HEADER.len() + spread_header().iter().position(|h| h == name).unwrap()
+        };
+        assert_eq!(cells[at("lost_min")], "1");
+        assert_eq!(cells[at("lost_median")], "1");
+        assert_eq!(cells[at("lost_max")], "1");
+        assert_eq!(cells[at("lost_in")], "1");
+        assert_eq!(cells[at("recovered_in")], "1");
+        assert_eq!(cells[at("reordered_in")], "0");
+    }
+
+    #[test]
+    fn repetitions_have_a_row_each_and_share_their_spread() {
+        let mut rows = Vec::new();
+        for (rep, lost) in [(1u32, 0u64), (2, 4), (3, 1)] {
+            let mut r = sample_result();
+            r.repetition = rep;
+            r.repetitions = 3;
+            r.verification.counts.lost = lost;
+            rows.push(r);
+        }
+        let text = String::from_utf8(summary_csv(&rows).unwrap()).unwrap();
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let records: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), 3);
+        for (i, rec) in records.iter().enumerate() {
+            assert_eq!(&rec[col("repetition")], (i + 1).to_string());
+            assert_eq!(&rec[col("repetitions")], "3");
+            assert_eq!(&rec[col("lost_min")], "0");
+            assert_eq!(&rec[col("lost_median")], "1");
+            assert_eq!(&rec[col("lost_max")], "4");
+            assert_eq!(&rec[col("lost_in")], "2");
+        }
+        // The count columns keep their meaning: each repetition's own.
+        assert_eq!(&records[1][col("lost")], "4");
     }
 
     #[test]
@@ -303,7 +443,9 @@ mod tests {
     #[test]
     fn summary_of_nothing_is_a_header() {
         let text = String::from_utf8(summary_csv(&[]).unwrap()).unwrap();
-        assert_eq!(text.trim_end(), SUMMARY_HEADER.join(","));
+        let mut header: Vec<String> = SUMMARY_HEADER.iter().map(|h| h.to_string()).collect();
+        header.extend(spread_header());
+        assert_eq!(text.trim_end(), header.join(","));
     }
 
     #[test]

@@ -9,16 +9,25 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::ReportError;
+use crate::model::plan::Plan;
 use crate::model::result::{
     ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
 };
+use crate::model::spread::{spreads, ExperimentSpread};
 use crate::model::verdict::VerdictCounts;
 
 /// `summary.json`.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
+    /// The run; at its end also `timing`: wall time against the time the
+    /// scenarios ask for.
     pub run: &'a RunMeta,
+    /// One entry per experiment run: with `--repeat`, per repetition.
     pub experiments: Vec<ExperimentSummary<'a>>,
+    /// One entry per experiment: each count's min / median / max over its
+    /// repetitions and in how many it was above zero, and each expectation
+    /// decided over the repetitions (what `--check` and junit.xml use).
+    pub spread: Vec<ExperimentSpread>,
 }
 
 /// One experiment in `summary.json`.
@@ -46,6 +55,12 @@ pub struct ExperimentSummary<'a> {
     pub verified: bool,
     /// Why not (empty when verified).
     pub not_verified_reasons: &'a [String],
+    /// Which repetition (1-based), of how many.
+    pub repetition: u32,
+    pub repetitions: u32,
+    /// The seed and every value drawn for this repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<&'a Plan>,
 }
 
 impl<'a> ExperimentSummary<'a> {
@@ -67,6 +82,9 @@ impl<'a> ExperimentSummary<'a> {
             notes: &r.notes,
             verified: r.verified(),
             not_verified_reasons: &r.integrity,
+            repetition: r.repetition,
+            repetitions: r.repetitions,
+            plan: r.plan.as_ref(),
         }
     }
 }
@@ -95,6 +113,11 @@ pub struct ExperimentMetadata<'a> {
     pub cluster: &'a ClusterFacts,
     /// The spec it ran with, and the spec file's text then.
     pub spec: Option<&'a SpecFacts>,
+    pub repetition: u32,
+    pub repetitions: u32,
+    /// The seed and every value drawn for this repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<&'a Plan>,
 }
 
 /// Pretty-printed `summary.json`.
@@ -102,6 +125,7 @@ pub fn summary_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec<
     let s = Summary {
         run: meta,
         experiments: results.iter().map(ExperimentSummary::new).collect(),
+        spread: spreads(results),
     };
     pretty(&s)
 }
@@ -123,6 +147,9 @@ pub fn metadata_json(meta: &RunMeta, results: &[ExperimentResult]) -> Result<Vec
                 not_verified_reasons: &r.integrity,
                 cluster: &r.cluster,
                 spec: r.spec.as_ref(),
+                repetition: r.repetition,
+                repetitions: r.repetitions,
+                plan: r.plan.as_ref(),
             })
             .collect(),
     };
@@ -161,6 +188,14 @@ mod tests {
         assert_eq!(e["not_verified_reasons"].as_array().unwrap().len(), 0);
         let counts: VerdictCounts = serde_json::from_value(e["counts"].clone()).unwrap();
         assert_eq!(counts, r.verification.counts);
+        assert_eq!(e["repetition"], 1);
+        assert_eq!(e["repetitions"], 1);
+        let spread = &v["spread"][0];
+        assert_eq!(spread["name"], "sample");
+        assert_eq!(spread["counts"]["lost"]["min"], 1);
+        assert_eq!(spread["counts"]["lost"]["median"], 1.0);
+        assert_eq!(spread["counts"]["lost"]["in"], 1);
+        assert_eq!(spread["counts"]["lost"]["of"], 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::{names, safe_file_stem, ReportError, RunFolder};
 use crate::model::expect::CheckResult;
 use crate::model::ledger::{Ledger, LedgerEntry, Outcome, Persistence, Told};
+use crate::model::plan::Plan;
 use crate::model::result::{
     ClusterFacts, ExperimentResult, FaultWindow, LatencyStats, PhaseTimings, RunMeta, SpecFacts,
 };
@@ -77,6 +78,16 @@ struct ExperimentFile {
     notes: Vec<String>,
     #[serde(default)]
     not_verified_reasons: Vec<String>,
+    #[serde(default = "one")]
+    repetition: u32,
+    #[serde(default = "one")]
+    repetitions: u32,
+    #[serde(default)]
+    plan: Option<Plan>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `metadata.json`, the specs.
@@ -117,8 +128,8 @@ pub struct LoadedRun {
     pub folder: PathBuf,
     pub meta: RunMeta,
     pub results: Vec<ExperimentResult>,
-    /// Experiments whose records CSV is missing: their charts cannot be
-    /// drawn again.
+    /// Experiments (with their repetition: `sync r2`) whose records CSV is
+    /// missing: their charts cannot be drawn again.
     pub without_records: Vec<String>,
     /// What was odd but not fatal, one line each.
     pub warnings: Vec<String>,
@@ -160,9 +171,11 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             .filter(|m| m.name == e.name)
             .map(|m| (m.spec, m.cluster))
             .unwrap_or_default();
+        let stem = names::experiment_stem(&e.name, e.repetition, e.repetitions);
+        let label = names::run_label(&e.name, e.repetition, e.repetitions);
         let csv = folder.join(format!(
             "{}{}",
-            safe_file_stem(&e.name, "experiment"),
+            safe_file_stem(&stem, "experiment"),
             names::RECORDS_CSV_SUFFIX
         ));
         let (ledger, records) = if csv.is_file() {
@@ -171,9 +184,9 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             warnings.push(format!(
                 "{}: missing, so the charts of {} are not drawn again",
                 csv.display(),
-                e.name
+                label
             ));
-            without_records.push(e.name.clone());
+            without_records.push(label);
             (Ledger::default(), Vec::new())
         };
         if let Some(w) = disagreement(&e.counts, &records) {
@@ -202,6 +215,9 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, LoadError> {
             spec,
             integrity: e.not_verified_reasons,
             cluster,
+            repetition: e.repetition,
+            repetitions: e.repetitions,
+            plan: e.plan,
         });
     }
     Ok(LoadedRun {
@@ -335,7 +351,7 @@ pub fn redraw(dir: &Path) -> Result<Redrawn, LoadError> {
     let folder = RunFolder::open(&run.folder, &run.meta);
     let mut written = Vec::new();
     for r in &run.results {
-        if !run.without_records.contains(&r.name) {
+        if !run.without_records.contains(&r.label()) {
             written.extend(folder.write_charts(r)?);
         }
     }
@@ -390,6 +406,53 @@ mod tests {
         // The same summary, to the byte.
         let again = crate::report::csv::summary_csv(&run.results).unwrap();
         assert_eq!(again, fs::read(dir.join("summary.csv")).unwrap());
+    }
+
+    #[test]
+    fn repetitions_read_back_with_their_files_and_plans() {
+        let results: Vec<ExperimentResult> = (1..=3)
+            .map(|rep| {
+                let mut r = synthetic("sync", "sync", 100 + u64::from(rep));
+                r.repetition = rep;
+                r.repetitions = 3;
+                r.plan = Some(crate::model::plan::Plan {
+                    seed: 7,
+                    repetition: rep,
+                    faults: Vec::new(),
+                });
+                r
+            })
+            .collect();
+        let (_tmp, dir) = folder_with(&results);
+        for rep in 1..=3 {
+            assert!(dir.join(format!("sync.r{rep}.records.csv")).is_file());
+        }
+        assert!(!dir.join("sync.records.csv").exists());
+        assert!(dir.join("spread.png").is_file());
+        let run = load_run(&dir).unwrap();
+        assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+        assert_eq!(run.results.len(), 3);
+        for (old, new) in results.iter().zip(&run.results) {
+            assert_eq!(new.repetition, old.repetition);
+            assert_eq!(new.repetitions, 3);
+            assert_eq!(new.plan, old.plan);
+            assert_eq!(new.verification.records, old.verification.records);
+        }
+        let done = redraw(&dir).unwrap();
+        let names: Vec<String> = done
+            .written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.contains(&"sync.r2.timeline.png".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"spread.png".to_string()), "{names:?}");
+        let page = fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(page.contains("<tr data-experiment=\"sync\" data-repetition=\"2\">"));
+        assert!(page.contains("id=\"exp-sync.r2\""));
+        assert!(page.contains("Spread over repetitions"));
     }
 
     #[test]

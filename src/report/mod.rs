@@ -17,7 +17,11 @@
 //!   <name>.records.csv         one row per record
 //!   <name>.timeline.png        every record by send time, coloured by verdict
 //!   <name>.latency.png         send-to-report latency (when any was reported)
+//!   spread.png                 with --repeat: each verdict's spread per experiment
 //! ```
+//!
+//! With `--repeat`, each repetition keeps its own files, `<name>.r2.…`; a
+//! single run's names stay as above.
 //!
 //! The summary files and the page ([`html`]) are rewritten after every
 //! experiment, so the results of finished experiments survive a later
@@ -158,7 +162,7 @@ impl RunFolder {
     /// when any latency was reported. Data is written before charts, so a
     /// chart failure leaves the CSV on disk. Returns the paths written.
     pub fn write_experiment(&self, result: &ExperimentResult) -> Result<Vec<PathBuf>, ReportError> {
-        let stem = safe_file_stem(&result.name, "experiment");
+        let stem = safe_file_stem(&result.file_stem(), "experiment");
         let mut written = vec![self.write_file(
             &format!("{stem}{}", names::RECORDS_CSV_SUFFIX),
             &csv::records_csv(result)?,
@@ -170,7 +174,7 @@ impl RunFolder {
     /// The charts of one experiment: `<name>.timeline.png`, and
     /// `<name>.latency.png` when any latency was reported.
     pub fn write_charts(&self, result: &ExperimentResult) -> Result<Vec<PathBuf>, ReportError> {
-        let stem = safe_file_stem(&result.name, "experiment");
+        let stem = safe_file_stem(&result.file_stem(), "experiment");
         let caption = self.caption();
         let mut written = vec![self.write_file(
             &format!("{stem}{}", names::TIMELINE_PNG_SUFFIX),
@@ -217,13 +221,19 @@ impl RunFolder {
         self.set_caption(caption.clone());
         let comparison = chart::comparison_png(results, &caption)?;
         let png = self.write_file(names::COMPARISON_PNG, &comparison)?;
+        let mut written = vec![png];
         let mut files = self.files_of(results);
         files
             .images
             .insert(names::COMPARISON_PNG.to_string(), comparison);
+        if results.iter().any(|r| r.repetitions > 1) {
+            let spread = chart::spread_png(results, &caption)?;
+            written.push(self.write_file(names::SPREAD_PNG, &spread)?);
+            files.images.insert(names::SPREAD_PNG.to_string(), spread);
+        }
         let page = html::run_page(meta, results, &files);
-        let page = self.write_file(names::REPORT_HTML, page.as_bytes())?;
-        Ok(vec![png, page])
+        written.push(self.write_file(names::REPORT_HTML, page.as_bytes())?);
+        Ok(written)
     }
 
     /// The experiments' charts (read back) and CSV files found in the
@@ -231,7 +241,7 @@ impl RunFolder {
     fn files_of(&self, results: &[ExperimentResult]) -> html::FolderFiles {
         let mut files = html::FolderFiles::default();
         for r in results {
-            let stem = safe_file_stem(&r.name, "experiment");
+            let stem = safe_file_stem(&r.file_stem(), "experiment");
             for suffix in [names::TIMELINE_PNG_SUFFIX, names::LATENCY_PNG_SUFFIX] {
                 let name = format!("{stem}{suffix}");
                 if let Ok(bytes) = fs::read(self.path.join(&name)) {
@@ -358,6 +368,9 @@ pub(crate) mod tests {
             profile: "quick".into(),
             command: "kafka-chaos run".into(),
             failed_experiments: vec![],
+            jobs: 1,
+            seed: None,
+            timing: None,
         }
     }
 
@@ -394,6 +407,9 @@ pub(crate) mod tests {
             cluster: Default::default(),
             integrity: Vec::new(),
             spec: None,
+            repetition: 1,
+            repetitions: 1,
+            plan: None,
             name: "sample".into(),
             mode: "async".into(),
             description: "every cell of the verdict table".into(),
@@ -511,6 +527,9 @@ pub(crate) mod tests {
             cluster: Default::default(),
             integrity: Vec::new(),
             spec: None,
+            repetition: 1,
+            repetitions: 1,
+            plan: None,
             name: name.into(),
             mode: mode.into(),
             description: String::new(),

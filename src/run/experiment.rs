@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::events::{Event, Reporter};
+use super::events::{Progress, ProgressSink};
 use super::faults::{run_faults, FaultContext, FaultStep};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::chaos::target::Draws;
@@ -18,7 +18,7 @@ use crate::model::result::{
 use crate::produce::gate::{self, FaultGate};
 use crate::produce::{self, ModeError, ProduceJob};
 use crate::report::ReportError;
-use crate::spec::{ExperimentSpec, FaultKind, Heal};
+use crate::spec::ExperimentSpec;
 use crate::verify::readback::{self, Isolation, ReadbackError};
 use crate::verify::verifier;
 
@@ -36,21 +36,20 @@ pub enum ExperimentError {
 }
 
 /// One experiment, phases 1 to 7 (reports are written by the caller).
+/// `spec` runs as it is: a spec that draws values is planned first
+/// ([`crate::chaos::plan::planned`]); the caller sets the result's
+/// repetition and plan.
 pub async fn run_experiment(
     broker: &mut Broker,
     spec: &ExperimentSpec,
     topic: &str,
     cfg: &BrokerConfig,
     broker_start: f64,
-    reporter: &mut dyn Reporter,
+    progress: &mut dyn ProgressSink,
 ) -> Result<ExperimentResult, ExperimentError> {
-    let downtime = match spec.heal {
-        Heal::After(d) if spec.fault != FaultKind::None => d.as_secs_f64(),
-        _ => 0.0,
-    };
     let mut phases = PhaseTimings {
         broker_start,
-        asked: spec.records as f64 * spec.pause.as_secs_f64() + downtime,
+        asked: spec.asked_seconds(),
         ..Default::default()
     };
     // 1. A fresh topic.
@@ -73,12 +72,12 @@ pub async fn run_experiment(
     // 2–5. Produce, with the fault injected after `fault_after` records
     // (the producer waits at the gate until it is in force) and healed after
     // the downtime (or when the producer ends).
-    reporter.event(Event::Phase { name: "producing" });
+    progress.progress(Progress::Phase("producing"));
     let origin = Instant::now();
     let steps = FaultStep::of(spec);
     let (gate, side) = FaultGate::new(steps.iter().map(|s| s.after).collect(), gate::DEFAULT_WAIT);
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
-    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<Event<'static>>();
+    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
     let fault_side = run_faults(
         broker,
         &steps,
@@ -89,7 +88,7 @@ pub async fn run_experiment(
             run_id: cfg.run_label.strip_prefix("run-").unwrap_or(&cfg.run_label),
             origin,
             ready_timeout: cfg.ready_timeout,
-            draws: Draws::new(spec.seed),
+            draws: Draws::new(spec.seed.unwrap_or_default()),
             notes: note_tx,
         },
     );
@@ -103,9 +102,9 @@ pub async fn run_experiment(
         };
         let total = spec.records;
         let mut observer = |sent: u64, _at: f64| {
-            reporter.event(Event::RecordSent { sent, total });
-            while let Ok(ev) = note_rx.try_recv() {
-                reporter.event(ev);
+            progress.progress(Progress::RecordSent { sent, total });
+            while let Ok(p) = note_rx.try_recv() {
+                progress.progress(p);
             }
         };
         let produced = produce::produce(job, &mut observer).await;
@@ -117,8 +116,8 @@ pub async fn run_experiment(
     };
 
     let (produced, faults) = tokio::join!(produce_side, fault_side);
-    while let Ok(ev) = note_rx.try_recv() {
-        reporter.event(ev);
+    while let Ok(p) = note_rx.try_recv() {
+        progress.progress(p);
     }
     let produced = produced?;
     faults.healed?;
@@ -154,9 +153,7 @@ pub async fn run_experiment(
 
     // 6. The broker answers again; fix the end of the topic once no
     // transaction is open, and read it back to there.
-    reporter.event(Event::Phase {
-        name: "reading back",
-    });
+    progress.progress(Progress::Phase("reading back"));
     let t = Instant::now();
     broker.wait_ready(cfg.ready_timeout).await?;
     let cluster = cluster_before_readback(broker, spec, topic).await;
@@ -235,6 +232,9 @@ pub async fn run_experiment(
         cluster: cluster_after_readback(broker, topic, cluster, &end).await,
         // The spec as written, for the report (a spec file is small).
         spec: Some(spec.facts(std::fs::read_to_string(&spec.file).ok())),
+        repetition: 1,
+        repetitions: 1,
+        plan: None,
     })
 }
 

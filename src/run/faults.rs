@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use super::events::Event;
+use super::events::Progress;
 use crate::broker::{Broker, BrokerError};
 use crate::chaos::command::{self, CommandContext, CommandRun};
 use crate::chaos::fault::{self, Fault};
@@ -84,7 +84,7 @@ pub struct FaultContext<'a> {
     pub origin: Instant,
     pub ready_timeout: Duration,
     pub draws: Draws,
-    pub notes: UnboundedSender<Event<'static>>,
+    pub notes: UnboundedSender<Progress>,
 }
 
 impl FaultContext<'_> {
@@ -205,7 +205,7 @@ pub async fn run_faults(
         let acked = side.progress().acked();
         // In force: the producer goes on while the fault takes hold.
         request.in_force();
-        let _ = ctx.notes.send(Event::FaultInjected {
+        let _ = ctx.notes.send(Progress::FaultInjected {
             kind: step.kind,
             after: step.after,
             sent,
@@ -391,5 +391,5 @@ async fn finish_window(
         w.end = Some(end);
         w.leader_after = after;
     }
-    let _ = ctx.notes.send(Event::FaultHealed { kind, at: end });
+    let _ = ctx.notes.send(Progress::FaultHealed { kind, at: end });
 }

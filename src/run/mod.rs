@@ -1,33 +1,46 @@
-//! Stage 7: the runner, one experiment after another on one broker.
+//! Stage 7: the runner, experiment after experiment, several at once.
 //!
-//! [`run`] starts the broker, creates the run folder, runs every spec with
-//! [`run_experiment`] (the phases of one experiment), writes each finished
-//! experiment's results before the next one starts, and removes the broker at
-//! the end, on error and on interruption. Like nextest's runner it never
-//! prints: it emits [`Event`]s to a [`Reporter`].
+//! [`run`] expands the specs into experiment runs (each spec as often as it
+//! is repeated, each repetition planned before anything starts:
+//! [`units`]), lets `--jobs` workers ([`job`]) run them, each on a broker
+//! or cluster of its own, and is the one writer of the run folder: it
+//! writes each finished experiment's results as they come and rewrites the
+//! summary after each, in spec order whatever the order of completion. It
+//! never prints: it emits [`Event`]s to a [`Reporter`]. Every broker is
+//! removed at the end, on error and on interruption.
 //!
 //! [`run`]: crate::run::run
-//! [`run_experiment`]: crate::run::run_experiment
+//! [`units`]: crate::run::units
+//! [`job`]: crate::run::job
 //! [`Event`]: crate::run::Event
 //! [`Reporter`]: crate::run::Reporter
 
+pub mod capacity;
 pub mod events;
 pub mod experiment;
 pub mod faults;
+pub mod job;
+pub mod units;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Backend, Broker, BrokerConfig, BrokerError, BrokerState};
-use crate::infra::proxy::NetworkMode;
-use crate::model::result::{ExperimentResult, RunMeta};
+use crate::broker::{BrokerConfig, BrokerError, BrokerInfo};
+use crate::model::result::{ExperimentResult, RunMeta, RunTiming};
+use crate::model::spread::{spreads, ExperimentSpread};
 use crate::report::{ReportError, RunFolder};
 use crate::spec::{ExperimentSpec, Profile};
 
-pub use events::{Event, Reporter, Silent};
+pub use events::{Event, Progress, ProgressSink, Reporter, Silent};
 pub use experiment::{run_experiment, ExperimentError};
+pub use job::config_for;
+pub use units::{Repeat, Unit};
+
+use job::{JobContext, Msg};
 
 /// Errors that stop a whole run.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +61,12 @@ pub struct RunOptions {
     pub profile: Profile,
     /// The command line, for the metadata.
     pub command: String,
+    /// How many experiments run at once, each on its own broker (at least 1).
+    pub jobs: usize,
+    /// `--repeat`: every spec this often (wins over a spec's `repeat`).
+    pub repeat: Option<u32>,
+    /// `--seed`: the seed of every spec's draws (wins over a spec's `seed`).
+    pub seed: Option<u64>,
 }
 
 /// What a run produced.
@@ -55,7 +74,10 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub folder: PathBuf,
     pub meta: RunMeta,
+    /// Every finished experiment run, in spec order.
     pub results: Vec<ExperimentResult>,
+    /// Each experiment over its repetitions.
+    pub spreads: Vec<ExperimentSpread>,
     /// Experiments that could not finish, with their error.
     pub failed: Vec<(String, String)>,
 }
@@ -86,251 +108,306 @@ pub fn topic_name(run_id: &str, experiment: &str) -> String {
     clean.chars().take(240).collect()
 }
 
-/// Runs the specs one after another on one broker, writing results as it
-/// goes. Returns when all ran, or with [`RunError::Interrupted`] once
-/// `cancel` fires (after removing the broker; finished results stay).
+/// Runs every repetition of every spec, `opts.jobs` at a time, writing
+/// results as they come. Returns when all ran, or with
+/// [`RunError::Interrupted`] once `cancel` fires (after removing every
+/// broker; finished results stay).
 pub async fn run(
     specs: &[ExperimentSpec],
     opts: &RunOptions,
     reporter: &mut dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
     let run_id = new_run_id();
     let mut base = opts.broker.clone();
     base.run_label = format!("run-{run_id}");
-    let Some(first) = specs.first() else {
+    if specs.is_empty() {
         return Err(RunError::Broker(BrokerError::Admin(
             "no experiment to run".into(),
         )));
+    }
+    let repeat = Repeat {
+        repeat: opts.repeat,
+        seed: opts.seed,
+        run_seed: opts.seed.unwrap_or_else(units::os_seed),
     };
-    let mut cfg = config_for(&base, first);
-
-    reporter.event(Event::BrokerStarting {
-        backend: cfg.backend.to_string(),
-        brokers: cfg.brokers,
-    });
-    let t = Instant::now();
-    let mut broker = tokio::select! {
-        b = Broker::start(&cfg) => b?,
-        _ = cancel.cancelled() => return Err(RunError::Interrupted),
-    };
-    let first_start = t.elapsed().as_secs_f64();
-    let info = broker.info();
-    reporter.event(Event::BrokerReady {
-        info: &info,
-        seconds: first_start,
+    let units = Arc::new(units::units(specs, &repeat));
+    let jobs = opts.jobs.clamp(1, units.len());
+    reporter.event(Event::RunStarted {
+        total: units.len(),
+        jobs,
+        seed: repeat.uses_run_seed(specs).then_some(repeat.run_seed),
+        asked_s: units.iter().map(Unit::asked).sum(),
     });
 
-    let mut meta = RunMeta {
-        run_id: run_id.clone(),
-        started_at: chrono::Utc::now(),
-        finished_at: None,
-        harness_version: env!("CARGO_PKG_VERSION").to_string(),
-        librdkafka_version: rdkafka::util::get_rdkafka_version().1,
-        backend: info.backend.to_string(),
-        kafka_version: info.kafka_version.clone(),
-        broker_source: info.source.clone(),
-        profile: opts.profile.to_string(),
-        command: opts.command.clone(),
-        failed_experiments: Vec::new(),
+    let stop = cancel.child_token();
+    let queue = Arc::new(Mutex::new((0..units.len()).collect::<VecDeque<_>>()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handles: Vec<_> = (0..jobs)
+        .map(|job| {
+            tokio::spawn(job::job(JobContext {
+                job,
+                run_id: run_id.clone(),
+                base: base.clone(),
+                units: Arc::clone(&units),
+                queue: Arc::clone(&queue),
+                tx: tx.clone(),
+                stop: stop.clone(),
+            }))
+        })
+        .collect();
+    drop(tx);
+
+    let mut w = Writer {
+        run_id: &run_id,
+        opts,
+        jobs,
+        seed: Some(repeat.run_seed),
+        units: &units,
+        folder: None,
+        meta: None,
+        results: Vec::new(),
+        order: Vec::new(),
+        failed: Vec::new(),
+        started: vec![false; units.len()],
+        n_started: 0,
+        fatal: None,
     };
-    let folder = match RunFolder::create(&opts.results_dir, &meta) {
-        Ok(f) => f,
-        Err(e) => {
-            broker.remove().await;
-            return Err(e.into());
+    while let Some(msg) = rx.recv().await {
+        w.handle(msg, reporter, &stop);
+    }
+    for h in handles {
+        if let Err(e) = h.await {
+            tracing::error!("a job ended abnormally: {e}");
         }
-    };
-    reporter.event(Event::RunFolder {
-        path: folder.path(),
-    });
+    }
+    w.finish(started, reporter, cancel)
+}
 
-    let mut results: Vec<ExperimentResult> = Vec::new();
-    let mut interrupted = false;
-    let total = specs.len();
-    for (index, spec) in specs.iter().enumerate() {
-        reporter.event(Event::ExperimentStarted { index, total, spec });
-        let mut broker_start = if index == 0 { first_start } else { 0.0 };
-        // A spec of another cluster shape gets a cluster of its own; specs
-        // of the same shape in a row share one.
-        let wanted = config_for(&base, spec);
-        if !same_shape(&cfg, &wanted) {
-            reporter.event(Event::BrokerStarting {
-                backend: wanted.backend.to_string(),
-                brokers: wanted.brokers,
-            });
-            let t = Instant::now();
-            let fresh = tokio::select! {
-                b = Broker::start(&wanted) => Some(b),
-                _ = cancel.cancelled() => None,
-            };
-            match fresh {
-                None => {
-                    meta.failed_experiments
-                        .push((spec.name.clone(), "interrupted".into()));
-                    interrupted = true;
-                    break;
-                }
-                Some(Ok(fresh)) => {
-                    let old = std::mem::replace(&mut broker, fresh);
-                    old.remove().await;
-                    cfg = wanted;
-                    broker_start = t.elapsed().as_secs_f64();
-                    let info = broker.info();
-                    reporter.event(Event::BrokerReady {
-                        info: &info,
-                        seconds: broker_start,
-                    });
-                }
-                Some(Err(e)) => {
-                    let msg = format!("broker: {e}");
-                    reporter.event(Event::ExperimentFailed {
-                        name: &spec.name,
-                        error: &msg,
-                    });
-                    meta.failed_experiments.push((spec.name.clone(), msg));
-                    if let Err(e) = folder.write_summary(&meta, &results) {
-                        tracing::error!("cannot write the summary: {e}");
-                    }
-                    continue;
-                }
-            }
-        }
-        let topic = topic_name(&run_id, &spec.name);
-        let wall = Instant::now();
-        let outcome = tokio::select! {
-            r = run_experiment(&mut broker, spec, &topic, &cfg, broker_start, reporter) => Some(r),
-            _ = cancel.cancelled() => None,
-        };
-        match outcome {
-            None => {
-                interrupted = true;
-                meta.failed_experiments
-                    .push((spec.name.clone(), "interrupted".into()));
-            }
-            Some(Ok(mut result)) => {
-                reporter.event(Event::Phase {
-                    name: "writing reports",
+/// The runner's side: the one writer of the run folder, and what it knows.
+struct Writer<'a> {
+    run_id: &'a str,
+    opts: &'a RunOptions,
+    jobs: usize,
+    seed: Option<u64>,
+    units: &'a [Unit],
+    /// Created when the first broker is ready (its facts are the run's).
+    folder: Option<RunFolder>,
+    meta: Option<RunMeta>,
+    /// Finished runs, ordered by their unit's index (`order`).
+    results: Vec<ExperimentResult>,
+    order: Vec<usize>,
+    failed: Vec<(String, String)>,
+    started: Vec<bool>,
+    n_started: usize,
+    /// What stops the run before its folder exists.
+    fatal: Option<RunError>,
+}
+
+impl Writer<'_> {
+    fn handle(&mut self, msg: Msg, reporter: &mut dyn Reporter, stop: &CancellationToken) {
+        match msg {
+            Msg::BrokerStarting {
+                job,
+                backend,
+                brokers,
+            } => reporter.event(Event::BrokerStarting {
+                job,
+                backend,
+                brokers,
+            }),
+            Msg::BrokerReady { job, info, seconds } => {
+                reporter.event(Event::BrokerReady {
+                    job,
+                    info: &info,
+                    seconds,
                 });
-                let t = Instant::now();
-                let written = folder.write_experiment(&result);
-                result.phases.reporting = t.elapsed().as_secs_f64();
-                result.phases.wall = wall.elapsed().as_secs_f64() + broker_start;
-                match written {
-                    Ok(files) => {
-                        reporter.event(Event::ExperimentFinished {
-                            result: &result,
-                            files: &files,
-                        });
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        reporter.event(Event::ExperimentFailed {
-                            name: &spec.name,
-                            error: &msg,
-                        });
-                        meta.failed_experiments.push((spec.name.clone(), msg));
-                    }
+                if self.folder.is_none() && self.fatal.is_none() {
+                    self.create_folder(&info, reporter, stop);
                 }
-                results.push(result);
             }
-            Some(Err(e)) => {
-                let msg = format!("{e:#}");
+            Msg::BrokerFailed { job, unit, error } => {
+                if self.folder.is_none() {
+                    // Nothing ran yet: the run cannot (the image, the Kafka
+                    // home, the port) — as a single broker that fails.
+                    if self.fatal.is_none() {
+                        self.fatal = Some(RunError::Broker(error));
+                    }
+                    stop.cancel();
+                } else {
+                    self.fail(Some(job), unit, format!("broker: {error}"), reporter);
+                }
+            }
+            Msg::Started { job, unit } => {
+                self.started[unit] = true;
+                let u = &self.units[unit];
+                reporter.event(Event::ExperimentStarted {
+                    job,
+                    index: self.n_started,
+                    total: self.units.len(),
+                    spec: &u.spec,
+                    repetition: u.repetition,
+                    repetitions: u.repetitions,
+                    plan: &u.plan,
+                });
+                self.n_started += 1;
+            }
+            Msg::Progress { job, progress } => reporter.event(Event::Progress { job, progress }),
+            Msg::Finished {
+                job,
+                unit,
+                result,
+                seconds,
+            } => self.finished(job, unit, *result, seconds, reporter),
+            Msg::Failed { job, unit, error } => self.fail(Some(job), unit, error, reporter),
+        }
+    }
+
+    fn create_folder(
+        &mut self,
+        info: &BrokerInfo,
+        reporter: &mut dyn Reporter,
+        stop: &CancellationToken,
+    ) {
+        let meta = RunMeta {
+            run_id: self.run_id.to_string(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            librdkafka_version: rdkafka::util::get_rdkafka_version().1,
+            backend: info.backend.to_string(),
+            kafka_version: info.kafka_version.clone(),
+            broker_source: info.source.clone(),
+            profile: self.opts.profile.to_string(),
+            command: self.opts.command.clone(),
+            failed_experiments: Vec::new(),
+            jobs: self.jobs,
+            seed: self.seed,
+            timing: None,
+        };
+        match RunFolder::create(&self.opts.results_dir, &meta) {
+            Ok(f) => {
+                reporter.event(Event::RunFolder { path: f.path() });
+                self.folder = Some(f);
+                self.meta = Some(meta);
+            }
+            Err(e) => {
+                self.fatal = Some(e.into());
+                stop.cancel();
+            }
+        }
+    }
+
+    fn finished(
+        &mut self,
+        job: usize,
+        unit: usize,
+        mut result: ExperimentResult,
+        seconds: f64,
+        reporter: &mut dyn Reporter,
+    ) {
+        let Some(folder) = &self.folder else {
+            return;
+        };
+        reporter.event(Event::Progress {
+            job,
+            progress: Progress::Phase("writing reports"),
+        });
+        let t = Instant::now();
+        let written = folder.write_experiment(&result);
+        result.phases.reporting = t.elapsed().as_secs_f64();
+        result.phases.wall = seconds + result.phases.reporting;
+        match written {
+            Ok(files) => reporter.event(Event::ExperimentFinished {
+                job,
+                result: &result,
+                files: &files,
+            }),
+            Err(e) => {
+                let msg = e.to_string();
                 reporter.event(Event::ExperimentFailed {
-                    name: &spec.name,
+                    job: Some(job),
+                    name: &result.label(),
                     error: &msg,
                 });
-                meta.failed_experiments.push((spec.name.clone(), msg));
+                self.failed.push((result.label(), msg));
             }
         }
-        // A cluster the harness does not run keeps none of its topics
-        // (unless --keep-topics).
-        broker.drop_topic(&topic).await;
-        // Rewrite the summary after every experiment, so a crash keeps it.
-        if let Err(e) = folder.write_summary(&meta, &results) {
-            tracing::error!("cannot write the summary: {e}");
-        }
-        if interrupted {
-            break;
-        }
-        if index + 1 < total {
-            if let Err(e) = ensure_healthy(&mut broker, &cfg, cancel).await {
-                // The broker cannot be brought back: the rest cannot run.
-                let msg = format!("broker unavailable: {e}");
-                for s in &specs[index + 1..] {
-                    reporter.event(Event::ExperimentFailed {
-                        name: &s.name,
-                        error: &msg,
-                    });
-                    meta.failed_experiments.push((s.name.clone(), msg.clone()));
-                }
-                break;
+        let at = self.order.partition_point(|&i| i < unit);
+        self.order.insert(at, unit);
+        self.results.insert(at, result);
+        self.write_summary();
+    }
+
+    fn fail(
+        &mut self,
+        job: Option<usize>,
+        unit: usize,
+        error: String,
+        reporter: &mut dyn Reporter,
+    ) {
+        let label = self.units[unit].label();
+        reporter.event(Event::ExperimentFailed {
+            job,
+            name: &label,
+            error: &error,
+        });
+        self.failed.push((label, error));
+        self.write_summary();
+    }
+
+    /// Rewrites the summary after every experiment, so a crash keeps it.
+    fn write_summary(&mut self) {
+        if let (Some(folder), Some(meta)) = (&self.folder, &mut self.meta) {
+            meta.failed_experiments.clone_from(&self.failed);
+            if let Err(e) = folder.write_summary(meta, &self.results) {
+                tracing::error!("cannot write the summary: {e}");
             }
         }
     }
 
-    broker.remove().await;
-    meta.finished_at = Some(chrono::Utc::now());
-    folder.write_summary(&meta, &results)?;
-    reporter.event(Event::RunFinished {
-        folder: folder.path(),
-        results: &results,
-        failed: &meta.failed_experiments,
-    });
-    if interrupted {
-        return Err(RunError::Interrupted);
+    fn finish(
+        mut self,
+        started: Instant,
+        reporter: &mut dyn Reporter,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, RunError> {
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
+        let (Some(folder), Some(mut meta)) = (self.folder.take(), self.meta.take()) else {
+            // Interrupted before any broker was ready.
+            return Err(RunError::Interrupted);
+        };
+        let asked: f64 = self
+            .units
+            .iter()
+            .filter(|u| self.started[u.index])
+            .map(Unit::asked)
+            .sum();
+        let timing = RunTiming::new(started.elapsed().as_secs_f64(), asked, self.jobs);
+        meta.finished_at = Some(chrono::Utc::now());
+        meta.failed_experiments.clone_from(&self.failed);
+        meta.timing = Some(timing);
+        folder.write_summary(&meta, &self.results)?;
+        let spreads = spreads(&self.results);
+        reporter.event(Event::RunFinished {
+            folder: folder.path(),
+            results: &self.results,
+            spreads: &spreads,
+            failed: &self.failed,
+            timing: &timing,
+        });
+        if cancel.is_cancelled() {
+            return Err(RunError::Interrupted);
+        }
+        Ok(RunOutcome {
+            folder: folder.path().to_path_buf(),
+            failed: self.failed,
+            meta,
+            results: self.results,
+            spreads,
+        })
     }
-    Ok(RunOutcome {
-        folder: folder.path().to_path_buf(),
-        failed: meta.failed_experiments.clone(),
-        meta,
-        results,
-    })
-}
-
-/// The broker configuration a spec runs on: the run's, with the spec's
-/// cluster shape.
-pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
-    let mut c = base.clone();
-    c.brokers = spec.brokers;
-    c.properties = spec.broker_properties.clone();
-    c
-}
-
-/// Whether two configurations start the same cluster (a cluster the
-/// harness does not run is the same for every spec).
-fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
-    if a.backend == Backend::External && b.backend == Backend::External {
-        return true;
-    }
-    a.brokers == b.brokers && a.properties == b.properties && a.data_dirs == b.data_dirs
-}
-
-/// Between experiments: every node must be running and answering; if one is
-/// not (an experiment failed half-way), restart it, or start a fresh cluster.
-async fn ensure_healthy(
-    broker: &mut Broker,
-    cfg: &BrokerConfig,
-    cancel: &CancellationToken,
-) -> Result<(), BrokerError> {
-    let t = Duration::from_secs(30);
-    // A network fault that was not healed must not leak into the next one.
-    broker.set_network(NetworkMode::Pass);
-    broker.heal_links();
-    let healthy = broker.state() != BrokerState::Removed
-        && broker.resume().await.is_ok()
-        && broker.restart(cfg.ready_timeout).await.is_ok()
-        && broker.wait_ready(t).await.is_ok();
-    if healthy || cancel.is_cancelled() {
-        return Ok(());
-    }
-    if broker.external().is_some() {
-        // Not the harness's to replace: the rest of the run cannot go on.
-        return broker.wait_ready(cfg.ready_timeout).await;
-    }
-    tracing::warn!("the broker did not recover; starting a fresh one");
-    let fresh = Broker::start(cfg).await?;
-    let old = std::mem::replace(broker, fresh);
-    old.remove().await;
-    Ok(())
 }

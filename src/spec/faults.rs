@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::draw::{After, Downtime};
 use super::kinds::{FaultKind, Heal, Target};
 
 /// One `[[faults]]` entry as written.
@@ -15,8 +16,8 @@ use super::kinds::{FaultKind, Heal, Target};
 pub struct RawStep {
     pub fault: FaultKind,
     pub target: Option<Target>,
-    pub after: Option<u64>,
-    pub downtime: Option<Heal>,
+    pub after: Option<After>,
+    pub downtime: Option<Downtime>,
     #[serde(default, with = "humantime_serde::option")]
     pub latency: Option<Duration>,
 }
@@ -28,11 +29,19 @@ pub struct FaultStep {
     /// Which node(s) it hits.
     pub target: Target,
     /// Injected right after this many records were handed to the client.
+    /// While `after_range` is set, its low end (a plan fixes it).
     pub after: u64,
+    /// While `downtime_range` is set, its low end (a plan fixes it).
     pub heal: Heal,
     /// `latency`: the delay added to each direction.
     #[serde(with = "humantime_serde::option")]
     pub latency: Option<Duration>,
+    /// `after = "50..150"`: drawn for each repetition, both ends included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_range: Option<(u64, u64)>,
+    /// `downtime = "5s..15s"`: drawn for each repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime_range: Option<(Duration, Duration)>,
 }
 
 impl FaultStep {
@@ -44,6 +53,31 @@ impl FaultStep {
             s.push_str(&format!(" {}", humantime::format_duration(d)));
         }
         s
+    }
+
+    /// Whether a repetition's plan draws any of its values.
+    pub fn is_drawn(&self) -> bool {
+        self.after_range.is_some() || self.downtime_range.is_some() || self.target == Target::Random
+    }
+
+    /// `after` as the spec writes it: `100`, or the range `50..150`.
+    pub fn after_text(&self) -> String {
+        match self.after_range {
+            Some((a, b)) => format!("{a}..{b}"),
+            None => self.after.to_string(),
+        }
+    }
+
+    /// The heal as people read it: `after 10s`, `after 5s..15s`.
+    pub fn heal_text(&self) -> String {
+        match self.downtime_range {
+            Some((a, b)) => format!(
+                "after {}..{}",
+                humantime::format_duration(a),
+                humantime::format_duration(b)
+            ),
+            None => self.heal.to_string(),
+        }
     }
 }
 
@@ -94,8 +128,8 @@ pub fn default_target(kind: FaultKind) -> Target {
 pub fn check_step(
     kind: FaultKind,
     target: Option<Target>,
-    after: Option<u64>,
-    downtime: Option<Heal>,
+    after: Option<After>,
+    downtime: Option<Downtime>,
     latency: Option<Duration>,
     records: u64,
     brokers: usize,
@@ -107,18 +141,22 @@ pub fn check_step(
             names.after
         )
     })?;
-    if after > records {
+    if after.high() > records {
         return Err(format!(
             "field `{}` ({after}) is larger than `records` ({records})",
             names.after
         ));
     }
+    let after_range = after.range();
+    let after = after.low();
+    let downtime_range = downtime.and_then(Downtime::range);
+    let downtime = downtime.map(Downtime::low);
     let heal = if kind.is_bounce() {
         // The restart follows at once; a downtime would make it the
         // matching *_shutdown fault.
         match downtime {
             None => Heal::After(Duration::ZERO),
-            Some(Heal::After(d)) if d.is_zero() => Heal::After(d),
+            Some(Heal::After(d)) if d.is_zero() && downtime_range.is_none() => Heal::After(d),
             Some(_) => {
                 return Err(format!(
                     "field `{}` must be left out (or \"0s\") with fault = \"{kind}\": the broker restarts at once; use fault = \"{}\" for a downtime",
@@ -190,6 +228,8 @@ pub fn check_step(
         after,
         heal,
         latency,
+        after_range,
+        downtime_range,
     })
 }
 
@@ -219,12 +259,19 @@ pub fn check_steps(
         )?;
         if let Some(prev) = steps.last() {
             let prev: &FaultStep = prev;
-            if step.after < prev.after {
+            // Drawn or not, a step can never come before the one above it.
+            let prev_high = prev.after_range.map_or(prev.after, |(_, b)| b);
+            if step.after < prev_high {
+                let how = if prev.after_range.is_some() || step.after_range.is_some() {
+                    "can come"
+                } else {
+                    "comes"
+                };
                 return Err(format!(
-                    "field `faults[{}].after` ({}) comes before the step above it ({}): steps run in order",
+                    "field `faults[{}].after` ({}) {how} before the step above it ({}): steps run in order",
                     i + 1,
-                    step.after,
-                    prev.after
+                    step.after_text(),
+                    prev.after_text()
                 ));
             }
         }
@@ -247,8 +294,8 @@ mod tests {
         check_step(
             kind,
             target,
-            Some(10),
-            Some(Heal::After(Duration::from_secs(5))),
+            Some(After::Fixed(10)),
+            Some(Downtime::Fixed(Heal::After(Duration::from_secs(5)))),
             None,
             100,
             brokers,
@@ -280,7 +327,7 @@ mod tests {
         let raw = |after| RawStep {
             fault: FaultKind::CleanBounce,
             target: Some(Target::Broker(1)),
-            after: Some(after),
+            after: Some(After::Fixed(after)),
             downtime: None,
             latency: None,
         };
@@ -290,6 +337,60 @@ mod tests {
         assert!(msg.contains("faults[2].after"), "{msg}");
         let msg = check_steps(&[raw(200)], 100, 3).unwrap_err();
         assert!(msg.contains("`faults[1].after` (200) is larger"), "{msg}");
+    }
+
+    #[test]
+    fn drawn_steps_keep_their_ranges_and_their_order() {
+        let raw = |after: After, downtime: Option<Downtime>| RawStep {
+            fault: FaultKind::HardShutdown,
+            target: Some(Target::Random),
+            after: Some(after),
+            downtime,
+            latency: None,
+        };
+        let five_fifteen = Downtime::Between(Duration::from_secs(5), Duration::from_secs(15));
+        let steps = check_steps(
+            &[
+                raw(After::Between(10, 20), Some(five_fifteen)),
+                raw(After::Between(20, 40), Some(five_fifteen)),
+            ],
+            100,
+            3,
+        )
+        .unwrap();
+        assert_eq!(steps[0].after, 10);
+        assert_eq!(steps[0].after_range, Some((10, 20)));
+        assert_eq!(steps[0].heal, Heal::After(Duration::from_secs(5)));
+        assert_eq!(
+            steps[0].downtime_range,
+            Some((Duration::from_secs(5), Duration::from_secs(15)))
+        );
+        assert!(steps[0].is_drawn());
+        assert_eq!(steps[0].heal_text(), "after 5s..15s");
+        // Ranges that could swap the steps are refused.
+        let msg = check_steps(
+            &[
+                raw(After::Between(10, 30), Some(five_fifteen)),
+                raw(After::Between(20, 40), Some(five_fifteen)),
+            ],
+            100,
+            3,
+        )
+        .unwrap_err();
+        assert!(
+            msg.contains("(20..40) can come before the step above it (10..30)"),
+            "{msg}"
+        );
+        let msg =
+            check_steps(&[raw(After::Between(50, 150), Some(five_fifteen))], 100, 3).unwrap_err();
+        assert!(
+            msg.contains("(50..150) is larger than `records` (100)"),
+            "{msg}"
+        );
+        // A bounce takes no downtime, drawn or not.
+        let mut bounce = raw(After::Fixed(10), Some(five_fifteen));
+        bounce.fault = FaultKind::HardBounce;
+        assert!(check_steps(&[bounce], 100, 3).is_err());
     }
 
     #[test]

@@ -224,23 +224,35 @@ impl fmt::Display for Heal {
     }
 }
 
+impl Heal {
+    /// Parses `"20s"`, `"until-producer-ends"` or `"until-next-fault"`.
+    pub fn parse(s: &str) -> Result<Heal, String> {
+        match s {
+            "until-producer-ends" => Ok(Heal::WhenProducerEnds),
+            "until-next-fault" => Ok(Heal::WithNextFault),
+            _ => humantime::parse_duration(s).map(Heal::After).map_err(|e| {
+                format!(
+                    "invalid downtime `{s}`: {e} (use a duration like \"20s\", a range like \"5s..15s\", or \"until-producer-ends\")"
+                )
+            }),
+        }
+    }
+
+    /// As a spec writes it: `"20s"`, `"until-producer-ends"`.
+    pub fn spec_text(&self) -> String {
+        match self {
+            Heal::After(d) => humantime::format_duration(*d).to_string(),
+            Heal::WhenProducerEnds => "until-producer-ends".into(),
+            Heal::WithNextFault => "until-next-fault".into(),
+        }
+    }
+}
+
 /// Accepts `downtime = "20s"`, `"until-producer-ends"` or `"until-next-fault"`.
 impl<'de> Deserialize<'de> for Heal {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s == "until-producer-ends" {
-            return Ok(Heal::WhenProducerEnds);
-        }
-        if s == "until-next-fault" {
-            return Ok(Heal::WithNextFault);
-        }
-        humantime::parse_duration(&s)
-            .map(Heal::After)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid downtime `{s}`: {e} (use a duration like \"20s\" or \"until-producer-ends\")"
-                ))
-            })
+        Heal::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod commands;
 pub mod connection;
+pub mod draw;
 pub mod external;
 pub mod facts;
 pub mod faults;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use draw::{After, Downtime};
 pub use faults::FaultStep;
 pub use kinds::{FaultKind, Heal, Mode, Profile, Target};
 
@@ -50,8 +52,8 @@ pub struct QuickOverrides {
     pub records: Option<u64>,
     #[serde(default, with = "humantime_serde::option")]
     pub pause: Option<Duration>,
-    pub fault_after: Option<u64>,
-    pub downtime: Option<Heal>,
+    pub fault_after: Option<After>,
+    pub downtime: Option<Downtime>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
     #[serde(default)]
@@ -73,8 +75,10 @@ struct RawSpec {
     partitions: i32,
     #[serde(default)]
     payload_bytes: usize,
-    #[serde(default)]
-    seed: u64,
+    /// Fixes the draws of `random` targets and of ranges.
+    seed: Option<u64>,
+    /// How many times the experiment runs (`--repeat` wins).
+    repeat: Option<u32>,
     /// 1 to 5 KRaft nodes.
     brokers: Option<usize>,
     /// Replicas of the experiment's topic (default: min(3, brokers)).
@@ -87,11 +91,11 @@ struct RawSpec {
     fault: FaultKind,
     /// Which broker(s) the fault hits.
     target: Option<Target>,
-    fault_after: Option<u64>,
+    fault_after: Option<After>,
     /// How many records after `fault_after` the fault may land and the
     /// experiment still count as verified.
     fault_tolerance: Option<u64>,
-    downtime: Option<Heal>,
+    downtime: Option<Downtime>,
     /// fault = "latency": the delay added to each direction.
     #[serde(default, with = "humantime_serde::option")]
     latency: Option<Duration>,
@@ -138,7 +142,10 @@ pub struct ExperimentSpec {
     pub pause: Duration,
     pub partitions: i32,
     pub payload_bytes: usize,
-    pub seed: u64,
+    /// The spec's `seed` (`--seed` wins; without either, the run draws one).
+    pub seed: Option<u64>,
+    /// The spec's `repeat` (`--repeat` wins; default 1).
+    pub repeat: Option<u32>,
     /// KRaft nodes of the cluster (1 for a single broker).
     pub brokers: usize,
     /// Replicas of the experiment's topic.
@@ -153,7 +160,8 @@ pub struct ExperimentSpec {
     pub fault: FaultKind,
     /// The first fault's target.
     pub target: Target,
-    /// The fault is injected right after this many records were sent.
+    /// The fault is injected right after this many records were sent
+    /// (the first fault's `after`: a range's low end until a plan fixes it).
     pub fault_after: u64,
     /// How many records after `fault_after` the fault may be in force and
     /// the experiment still count as verified (see [`default_fault_tolerance`]).
@@ -281,6 +289,9 @@ impl ExperimentSpec {
 
         if records == 0 {
             return Err(invalid("field `records` must be at least 1".into()));
+        }
+        if raw.repeat == Some(0) {
+            return Err(invalid("field `repeat` must be at least 1".into()));
         }
         if raw.partitions < 1 {
             return Err(invalid("field `partitions` must be at least 1".into()));
@@ -448,6 +459,7 @@ impl ExperimentSpec {
             partitions: raw.partitions,
             payload_bytes: raw.payload_bytes,
             seed: raw.seed,
+            repeat: raw.repeat,
             brokers: cluster.brokers,
             replication_factor: cluster.replication_factor,
             broker_properties: cluster.broker_properties,
@@ -468,6 +480,26 @@ impl ExperimentSpec {
             external,
             commands,
         })
+    }
+
+    /// Whether a repetition's plan draws anything (a range, a `random`
+    /// target), so that the seed matters.
+    pub fn draws_anything(&self) -> bool {
+        self.faults.iter().any(FaultStep::is_drawn)
+    }
+
+    /// The time the scenario itself asks for, in seconds: records × pause,
+    /// plus every downtime (as planned: a range's low end before a plan).
+    pub fn asked_seconds(&self) -> f64 {
+        let downtimes: f64 = self
+            .faults
+            .iter()
+            .map(|f| match f.heal {
+                Heal::After(d) => d.as_secs_f64(),
+                _ => 0.0,
+            })
+            .sum();
+        self.records as f64 * self.pause.as_secs_f64() + downtimes
     }
 
     /// The mode as reports show it: `sync`, or for an external producer its

@@ -179,18 +179,22 @@ fn draw_chart(root: &Area<'_>, o: &CompareOutcome) -> Result<(), ReportError> {
         .collect();
     draw_legend(&counts_legend, "counts", &legend)?;
 
-    let value = |e: &ExperimentDiff, c: &str, new: bool| {
+    // Over repetitions a bar is the median, with a whisker from the
+    // smallest value to the largest.
+    let spread = |e: &ExperimentDiff, c: &str, new: bool| {
         e.row(c).and_then(|r| if new { r.new } else { r.old })
     };
+    let value = |e: &ExperimentDiff, c: &str, new: bool| spread(e, c, new).map(|s| s.median);
     let max = o
         .experiments
         .iter()
         .flat_map(|e| {
             CHART_COUNTS
                 .iter()
-                .flat_map(move |c| [value(e, c, false), value(e, c, true)])
+                .flat_map(move |c| [spread(e, c, false), spread(e, c, true)])
         })
         .flatten()
+        .map(|s| s.max)
         .max()
         .unwrap_or(0) as f64;
 
@@ -226,7 +230,6 @@ fn draw_chart(root: &Area<'_>, o: &CompareOutcome) -> Result<(), ReportError> {
                 let Some(v) = value(e, count, new) else {
                     continue;
                 };
-                let v = v as f64;
                 let x0 = start + if new { unit } else { 0.0 };
                 let x1 = x0 + unit * 0.92;
                 let h = scale.height(v);
@@ -236,6 +239,15 @@ fn draw_chart(root: &Area<'_>, o: &CompareOutcome) -> Result<(), ReportError> {
                     if !new {
                         hatch_and_frame(root, a, b, colour)?;
                     }
+                }
+                if let Some(s) = spread(e, count, new).filter(|s| !s.is_constant()) {
+                    let xm = (x0 + x1) / 2.0;
+                    let (lo, hi) = (scale.height(s.min as f64), scale.height(s.max as f64));
+                    c.draw_series(std::iter::once(PathElement::new(
+                        vec![(xm, lo), (xm, hi)],
+                        style::TEXT.stroke_width(2),
+                    )))
+                    .map_err(chart_err)?;
                 }
                 if new && violated {
                     let a = c.backend_coord(&(x0, h));

@@ -64,10 +64,11 @@ fn value_style() -> TextStyle<'static> {
     font(style::VALUE_SIZE)
 }
 
-/// The two lines on the left of a row: the experiment's name, then its mode
-/// and its fault with the fault's parameters.
+/// The two lines on the left of a row: the experiment's name (with its
+/// repetition, `sync r2`, when repeated), then its mode and its fault with
+/// the fault's parameters.
 pub fn row_labels(r: &ExperimentResult) -> (String, String) {
-    (r.name.clone(), format!("{} · {}", r.mode, r.fault_label()))
+    (r.label(), format!("{} · {}", r.mode, r.fault_label()))
 }
 
 /// One verdict's part of a bar, in pixels from the bar's left end.

@@ -10,8 +10,8 @@
 //! plotters' bitmap backend encodes PNG only to a path, so a chart is drawn
 //! to a file in a private temporary folder and read back.
 //!
-//! One file per chart: [`comparison`], [`timeline`], [`latency`] and the
-//! run-vs-run [`compare`]; the two bar charts share [`bars`], the two
+//! One file per chart: [`comparison`], [`timeline`], [`latency`], the
+//! spread over repetitions [`spread`] and the run-vs-run [`compare`]; the two bar charts share [`bars`], the two
 //! per-experiment charts the fault windows of [`faults`].
 
 pub mod bars;
@@ -19,6 +19,7 @@ pub mod compare;
 pub mod comparison;
 pub mod faults;
 pub mod latency;
+pub mod spread;
 pub mod timeline;
 
 use std::ops::Range;
@@ -37,6 +38,7 @@ use crate::model::verdict::Verdict;
 
 pub use comparison::comparison_png;
 pub use latency::{has_latencies, latency_png};
+pub use spread::spread_png;
 pub use timeline::timeline_png;
 
 /// Sizes, fonts and colours shared by every chart.

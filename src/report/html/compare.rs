@@ -6,7 +6,17 @@ use std::fmt::Write as _;
 
 use super::{document, esc, png_data_uri};
 use crate::compare::table::plural;
-use crate::compare::{CompareOutcome, ExperimentDiff, Presence, RunRef, TABLE_COUNTS};
+use crate::compare::{compact, CompareOutcome, ExperimentDiff, Presence, RunRef, TABLE_COUNTS};
+use crate::model::spread::CountSpread;
+
+/// A count in a cell: `1,234`, or over repetitions that varied `7 [0–61]`.
+fn cell(s: &CountSpread) -> String {
+    if s.is_constant() {
+        super::num(s.min)
+    } else {
+        esc(&compact(s))
+    }
+}
 
 /// Where the page links to: the comparison's own files (names in the same
 /// folder) and each run's page, as relative links when there is one.
@@ -153,13 +163,20 @@ fn table(b: &mut String, o: &CompareOutcome) {
         for c in TABLE_COUNTS {
             let row = e.row(c);
             let violated = e.violations_of(c).next().is_some();
+            let changed = row.is_some_and(|r| r.changed());
             let (class, text) = match row.map(|r| (r.old, r.new)) {
                 Some((Some(a), Some(n))) if a != n => (
-                    if violated { "n violated" } else { "n changed" },
-                    format!("{} → {}", super::num(a), super::num(n)),
+                    if violated {
+                        "n violated"
+                    } else if changed {
+                        "n changed"
+                    } else {
+                        "n"
+                    },
+                    format!("{} → {}", cell(&a), cell(&n)),
                 ),
-                Some((_, Some(n))) => ("n", super::num(n)),
-                Some((Some(a), None)) => ("n old", super::num(a)),
+                Some((_, Some(n))) => ("n", cell(&n)),
+                Some((Some(a), None)) => ("n old", cell(&a)),
                 _ => ("n", "–".to_string()),
             };
             let _ = write!(b, "<td class=\"{class}\" data-count=\"{c}\">{text}</td>");
@@ -190,7 +207,7 @@ mod tests {
                 mode: "async".into(),
                 counts: [("sent", 100), ("ok", 100 - lost), ("lost", lost)]
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
+                    .map(|(k, v)| (k.to_string(), vec![v]))
                     .collect(),
             }],
         }

@@ -12,7 +12,7 @@ use crate::report::safe_file_stem;
 
 /// The file stem of an experiment's files (as `RunFolder` names them).
 pub(crate) fn stem(r: &ExperimentResult) -> String {
-    safe_file_stem(&r.name, "experiment")
+    safe_file_stem(&r.file_stem(), "experiment")
 }
 
 /// The id of an experiment's section.
@@ -77,10 +77,11 @@ pub fn section(b: &mut String, r: &ExperimentResult, files: &FolderFiles, profil
         "<section class=\"experiment\" id=\"{}\">\n<a class=\"top\" href=\"#verdicts\">↑ verdicts</a>\n\
          <h2>{}<span class=\"mode\">{} · {}</span></h2>\n",
         esc(&anchor(r)),
-        esc(&r.name),
+        esc(&r.label()),
         esc(&r.mode),
         esc(&r.fault_label())
     );
+    plan(b, r);
     if !r.description.is_empty() {
         let _ = writeln!(b, "<p class=\"description\">{}</p>", esc(&r.description));
     }
@@ -273,19 +274,44 @@ fn fault_commands(b: &mut String, r: &ExperimentResult) {
     b.push_str("</tbody>\n</table>\n");
 }
 
+/// The repetition, its seed and what was drawn for it (nothing for a
+/// single run of a spec that draws nothing).
+fn plan(b: &mut String, r: &ExperimentResult) {
+    let drawn = r.plan.as_ref().filter(|p| p.drew_anything());
+    if r.repetitions <= 1 && drawn.is_none() {
+        return;
+    }
+    let mut parts = Vec::new();
+    if r.repetitions > 1 {
+        parts.push(format!("repetition {} of {}", r.repetition, r.repetitions));
+    }
+    if let Some(p) = drawn {
+        parts.push(format!("seed {}", p.seed));
+        parts.push(format!("drawn: {}", p.drawn_values()));
+    }
+    let _ = writeln!(b, "<p class=\"plan\">{}</p>", esc(&parts.join(" · ")));
+}
+
 fn checks(b: &mut String, r: &ExperimentResult) {
     if r.checks.is_empty() {
         return;
     }
+    // Over repetitions a bound holds or not in each; whether the
+    // expectation is met is decided at the top of the page.
+    let (met, violated) = if r.repetitions > 1 {
+        ("held", "did not hold")
+    } else {
+        ("met", "violated")
+    };
     b.push_str("<h3>Expectations</h3>\n<ul>\n");
     for c in &r.checks {
         let _ = writeln!(
             b,
             "<li>{} <code>{}</code> (actual {})</li>",
             if c.passed {
-                "<span class=\"pass\">met</span>"
+                format!("<span class=\"pass\">{met}</span>")
             } else {
-                "<span class=\"fail\">violated</span>"
+                format!("<span class=\"fail\">{violated}</span>")
             },
             esc(&c.expectation),
             esc(&c.actual.to_string())
@@ -300,14 +326,17 @@ fn charts(b: &mut String, r: &ExperimentResult, files: &FolderFiles) {
     b.push_str(&figure(
         files,
         &format!("{stem}{}", names::TIMELINE_PNG_SUFFIX),
-        &format!("{}: every record by send time, coloured by verdict", r.name),
+        &format!(
+            "{}: every record by send time, coloured by verdict",
+            r.label()
+        ),
     ));
     let latency = format!("{stem}{}", names::LATENCY_PNG_SUFFIX);
     if files.has(&latency) {
         b.push_str(&figure(
             files,
             &latency,
-            &format!("{}: time until the application was told", r.name),
+            &format!("{}: time until the application was told", r.label()),
         ));
     }
     b.push_str("</div>\n");

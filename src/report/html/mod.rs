@@ -8,8 +8,9 @@
 //! folder. Links to the per-experiment CSV files are relative.
 //!
 //! Templates are plain Rust functions writing into a `String`, one per
-//! part of the page ([`run`]: the top of the page, [`experiment`]: one
-//! section per experiment, [`compare`]: the page of a comparison). Every
+//! part of the page ([`run`]: the top of the page, [`spread`]: the spread
+//! over repetitions, [`experiment`]: one section per experiment,
+//! [`compare`]: the page of a comparison). Every
 //! text put into the page goes through [`esc`].
 //!
 //! A small inline script records on load what the browser saw (images and
@@ -21,6 +22,7 @@ pub mod compare;
 pub mod experiment;
 pub mod finding;
 pub mod run;
+pub mod spread;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use super::experiment::{anchor, section};
 use super::{css_colour, document, esc, figure, num, FolderFiles};
 use crate::model::names;
-use crate::model::result::{ExperimentResult, RunMeta};
+use crate::model::result::{fmt_duration, ExperimentResult, RunMeta};
+use crate::model::spread::{spreads, ExperimentSpread};
 use crate::report::chart::comparison::BAR_ORDER;
 use crate::report::chart::style;
 
@@ -25,7 +26,11 @@ pub fn run_page(meta: &RunMeta, results: &[ExperimentResult], files: &FolderFile
             "What each mode delivered: a bar per experiment, split by verdict",
         ));
     }
-    expectations(&mut b, results);
+    let spreads = spreads(results);
+    if results.iter().any(|r| r.repetitions > 1) {
+        super::spread::section(&mut b, &spreads, results, files);
+    }
+    expectations(&mut b, &spreads, results);
     facts(&mut b, meta, results);
     for r in results {
         section(&mut b, r, files, &meta.profile);
@@ -119,13 +124,18 @@ fn matrix(b: &mut String, results: &[ExperimentResult]) {
     b.push_str("<th class=\"n\">duplicates</th><th>expectations</th></tr></thead>\n<tbody>\n");
     for r in results {
         let c = &r.verification.counts;
+        let repetition = if r.repetitions > 1 {
+            format!(" data-repetition=\"{}\"", r.repetition)
+        } else {
+            String::new()
+        };
         let _ = write!(
             b,
-            "<tr data-experiment=\"{}\"><td class=\"name\"><a href=\"#{}\">{}</a></td>\
+            "<tr data-experiment=\"{}\"{repetition}><td class=\"name\"><a href=\"#{}\">{}</a></td>\
              <td class=\"mode\">{}</td><td>{}</td><td class=\"n\" data-count=\"sent\">{}</td>",
             esc(&r.name),
             esc(&anchor(r)),
-            esc(&r.name),
+            esc(&r.label()),
             breakable(&r.mode),
             esc(&r.fault_label()),
             num(c.sent)
@@ -161,14 +171,21 @@ fn breakable(text: &str) -> String {
     esc(text).replace('_', "_<wbr>").replace('/', "/<wbr>")
 }
 
-/// `2 of 2 met` in green, or `1 of 2 violated` in red, or a dash.
+/// `2 of 2 met` in green, or `1 of 2 violated` in red, or a dash. A
+/// repetition's bounds `held` or not: whether an expectation is met is
+/// decided over all repetitions.
 fn checks_cell(r: &ExperimentResult) -> String {
     let total = r.checks.len();
     let failed = r.checks.iter().filter(|c| !c.passed).count();
+    let (met, violated) = if r.repetitions > 1 {
+        ("held", "did not hold")
+    } else {
+        ("met", "violated")
+    };
     match (total, failed) {
         (0, _) => "<span class=\"muted\">–</span>".into(),
-        (t, 0) => format!("<span class=\"pass\">{t} of {t} met</span>"),
-        (t, f) => format!("<span class=\"fail\">{f} of {t} violated</span>"),
+        (t, 0) => format!("<span class=\"pass\">{t} of {t} {met}</span>"),
+        (t, f) => format!("<span class=\"fail\">{f} of {t} {violated}</span>"),
     }
 }
 
@@ -189,11 +206,13 @@ fn legend(b: &mut String) {
     );
 }
 
-fn expectations(b: &mut String, results: &[ExperimentResult]) {
+/// Each expectation of each experiment, decided over its repetitions
+/// (with one repetition: met or violated in that run).
+fn expectations(b: &mut String, spreads: &[ExperimentSpread], results: &[ExperimentResult]) {
     b.push_str("<h2 id=\"expectations\">Expectations</h2>\n");
-    let all: Vec<(&ExperimentResult, &crate::model::expect::CheckResult)> = results
+    let all: Vec<(&ExperimentSpread, &crate::model::expect::RepeatedCheck)> = spreads
         .iter()
-        .flat_map(|r| r.checks.iter().map(move |c| (r, c)))
+        .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
         .collect();
     if all.is_empty() {
         b.push_str(
@@ -225,19 +244,47 @@ fn expectations(b: &mut String, results: &[ExperimentResult]) {
     // Violations first.
     let mut sorted = all;
     sorted.sort_by_key(|(_, c)| c.passed);
-    for (r, c) in sorted {
+    for (s, c) in sorted {
+        let link = results
+            .iter()
+            .find(|r| r.name == s.name)
+            .map(anchor)
+            .unwrap_or_default();
+        let actual = if c.repetitions == 1 {
+            c.actual.first().map(f64::to_string).unwrap_or_default()
+        } else {
+            let values: Vec<String> = c.actual.iter().map(f64::to_string).collect();
+            format!(
+                "{} (held in {} of {}, needed {})",
+                values.join(", "),
+                c.held_in,
+                c.repetitions,
+                c.required
+            )
+        };
+        let result = if c.passed {
+            "<span class=\"pass\">met</span>".to_string()
+        } else if c.repetitions > 1 {
+            format!(
+                "<span class=\"fail\">violated</span> in repetition{} {}",
+                plural(c.failed_in.len()),
+                esc(&c
+                    .failed_repetitions()
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            )
+        } else {
+            "<span class=\"fail\">violated</span>".to_string()
+        };
         let _ = writeln!(
             b,
-            "<tr><td><a href=\"#{}\">{}</a></td><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
-            esc(&anchor(r)),
-            esc(&r.name),
+            "<tr><td><a href=\"#{}\">{}</a></td><td><code>{}</code></td><td class=\"n\">{}</td><td>{result}</td></tr>",
+            esc(&link),
+            esc(&s.name),
             esc(&c.expectation),
-            esc(&c.actual.to_string()),
-            if c.passed {
-                "<span class=\"pass\">met</span>"
-            } else {
-                "<span class=\"fail\">violated</span>"
-            }
+            esc(&actual),
         );
     }
     b.push_str("</tbody>\n</table>\n");
@@ -255,7 +302,7 @@ fn facts(b: &mut String, meta: &RunMeta, results: &[ExperimentResult]) {
             format!("{} ({} min {} s)", time(t), took / 60, took % 60)
         })
         .unwrap_or_else(|| "not finished".into());
-    let rows: [(&str, String); 10] = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("run", meta.run_id.clone()),
         ("started", time(meta.started_at)),
         ("finished", finished),
@@ -267,6 +314,31 @@ fn facts(b: &mut String, meta: &RunMeta, results: &[ExperimentResult]) {
         ("profile", meta.profile.clone()),
         ("command", meta.command.clone()),
     ];
+    if meta.jobs > 1 {
+        rows.push(("jobs", format!("{} experiments at once", meta.jobs)));
+    }
+    if let Some(t) = &meta.timing {
+        let ratio = t
+            .ratio
+            .map(|r| format!(" (ratio {r:.2})"))
+            .unwrap_or_default();
+        rows.push((
+            "wall time vs asked",
+            format!(
+                "{} for {} that the scenarios ask for{ratio}",
+                fmt_duration(t.wall_s.round()),
+                fmt_duration(t.asked_s.round())
+            ),
+        ));
+    }
+    if let Some(seed) = meta.seed {
+        if results
+            .iter()
+            .any(|r| r.plan.as_ref().is_some_and(|p| p.drew_anything()))
+        {
+            rows.push(("seed", format!("{seed} (replay with --seed {seed})")));
+        }
+    }
     for (k, v) in rows {
         let v = if k == "command" || k == "broker source" {
             format!("<code>{}</code>", esc(&v))
@@ -381,11 +453,13 @@ mod tests {
                 expectation: "ok = 6".into(),
                 actual: 1.0,
                 passed: false,
+                quantifier: None,
             },
             crate::model::expect::CheckResult {
                 expectation: "lost = 1".into(),
                 actual: 1.0,
                 passed: true,
+                quantifier: None,
             },
         ];
         let page = run_page(

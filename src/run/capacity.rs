@@ -1,0 +1,49 @@
+//! How many experiments a machine can run at once (the default of
+//! `--jobs`): one per core, and no more than its available memory holds
+//! when every job runs the largest cluster the selected specs ask for.
+//!
+//! A chaos experiment mostly waits (pauses, downtimes, restarts), so cores
+//! are not what it spends; but a broker starting or recovering takes a
+//! core for seconds, and a producer whose sends are delayed by a busy CPU
+//! changes the very timing an experiment measures. One job per core keeps
+//! that effect small; memory is the hard limit (no swap: a JVM that does not
+//! fit is killed).
+
+/// What one broker node may hold resident, in bytes. Measured (see
+/// BENCHMARKS.md, "Memory per broker"): a KRaft node with `-Xmx512m
+/// -Xms512m` holds 350–400 MiB (VmRSS) through the shipped experiments, on
+/// either backend, of which about 180 MiB is not heap in use; a node whose
+/// heap fills up would hold about 512 + 180 MiB. Rounded up to 768 MiB.
+pub const NODE_MEMORY: u64 = 768 * 1024 * 1024;
+
+/// What the harness itself needs per job (producer, ledger, read-back,
+/// charts of a 100,000-record experiment), in bytes.
+pub const JOB_OVERHEAD: u64 = 256 * 1024 * 1024;
+
+/// Jobs for `cores` cores and `available` bytes of memory (unknown: only
+/// the cores decide) when a job runs up to `nodes` broker nodes at once.
+/// At least 1.
+pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize {
+    let per_job = nodes.max(1) as u64 * NODE_MEMORY + JOB_OVERHEAD;
+    let by_memory = available.map_or(usize::MAX, |m| (m / per_job) as usize);
+    cores.min(by_memory).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    #[test]
+    fn cores_and_memory_both_limit() {
+        // This machine: 2 cores, about 20 GiB available.
+        assert_eq!(default_jobs(2, Some(20 * GIB), 1), 2);
+        assert_eq!(default_jobs(2, Some(20 * GIB), 5), 2);
+        assert_eq!(default_jobs(16, Some(20 * GIB), 1), 16);
+        assert_eq!(default_jobs(32, Some(20 * GIB), 1), 20);
+        assert_eq!(default_jobs(16, Some(20 * GIB), 5), 5);
+        assert_eq!(default_jobs(8, Some(2 * GIB), 3), 1, "never below 1");
+        assert_eq!(default_jobs(4, None, 3), 4);
+    }
+}
