@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use super::links::Links;
 use super::node::{Node, NodePlan, Runtime};
+use super::storage::NodeStorage;
 use super::topology::{advertises_controllers, NodePorts, Topology, MAX_NODES};
 use super::wire::{Conn, PartitionState, QuorumState};
 use super::{
     choose_port, free_port_except, probe, BrokerConfig, BrokerError, BrokerInfo, BrokerState,
 };
 use crate::infra::proxy::NetworkMode;
+use crate::model::powercut::NodePowerCut;
 pub use crate::model::result::ReplicaEnd;
 
 /// A running cluster of one or more nodes.
@@ -32,6 +34,8 @@ pub struct Broker {
     bootstrap: String,
     client_bootstrap: String,
     kafka_version: String,
+    /// Last: dropped after the nodes (a mount outlives its users).
+    storage: NodeStorage,
 }
 
 impl std::fmt::Debug for Broker {
@@ -83,7 +87,11 @@ impl Broker {
         let runtime = Runtime::resolve(cfg).await?;
         let kafka_version = runtime.kafka_version(cfg).to_string();
         let ports = node_ports(cfg, n)?;
+        // Mounts before the proxies: an error drops them (unmounted).
+        let ids: Vec<i32> = ports.iter().map(|p| p.id).collect();
+        let storage = NodeStorage::prepare(cfg, &ids).await?;
         let links = Links::start(&ports).await?;
+        let data_dirs = storage.data_dirs(cfg);
         let topology = Topology {
             nodes: ports,
             proxies: links.ports(),
@@ -97,7 +105,7 @@ impl Broker {
                 properties: topology.properties(np.id, "", &cfg.properties),
                 client_port: np.client,
                 ports: np.all(),
-                data_dir: cfg.data_dirs.get(&np.id).cloned(),
+                data_dir: data_dirs.get(&np.id).cloned(),
             })
             .collect();
         let started =
@@ -117,6 +125,7 @@ impl Broker {
                 node.remove().await;
             }
             links.shutdown().await;
+            storage.remove().await;
             return Err(e);
         }
         let broker = Broker {
@@ -128,6 +137,7 @@ impl Broker {
             plans,
             links,
             kafka_version,
+            storage,
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -556,5 +566,27 @@ impl Broker {
     pub async fn remove(self) {
         futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
         self.links.shutdown().await;
+        self.storage.remove().await;
+    }
+
+    /// Writes everything the nodes wrote so far to the disk, so that a later
+    /// power cut loses only what came after. Nothing on disk storage.
+    pub fn checkpoint_storage(&self) -> Result<u64, BrokerError> {
+        self.storage.checkpoint()
+    }
+
+    /// Cuts the power of the given nodes (down: killed and exited) and
+    /// mounts their storage afresh ([`NodeStorage::power_cycle`]).
+    pub async fn power_cycle_nodes(
+        &mut self,
+        ids: &[i32],
+        torn_write: bool,
+        seed: u64,
+    ) -> Result<Vec<NodePowerCut>, BrokerError> {
+        for id in ids {
+            let state = self.node_state(*id);
+            state.require("power cycle", &[BrokerState::Stopped])?;
+        }
+        self.storage.power_cycle(ids, torn_write, seed).await
     }
 }

@@ -22,8 +22,9 @@
 //! instrument, [`crate::infra::proxy`].
 //!
 //! [`engine`] finds or starts a container engine, [`probe`] tells when the
-//! broker answers, [`cleanup`] removes what killed runs left behind.
-//! (Clusters of brokers will land here.)
+//! broker answers, [`cleanup`] removes what killed runs left behind,
+//! [`storage`] puts the nodes' logs on mounts that lose unsynced writes
+//! (for `power_loss`) and cuts their power.
 //!
 //! [`Broker`]: crate::broker::Broker
 //! [`container`]: crate::broker::container
@@ -35,6 +36,7 @@
 //! [`engine`]: crate::broker::engine
 //! [`probe`]: crate::broker::probe
 //! [`cleanup`]: crate::broker::cleanup
+//! [`storage`]: crate::broker::storage
 
 pub mod cleanup;
 pub mod cluster;
@@ -44,6 +46,7 @@ pub mod links;
 pub mod node;
 pub mod probe;
 pub mod process;
+pub mod storage;
 pub mod topology;
 pub mod wire;
 
@@ -58,7 +61,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::infra::lazyfs::LazyFsError;
 use crate::infra::proxy::ProxyError;
+pub use crate::spec::Storage;
 
 /// The Kafka version used unless another is asked for.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
@@ -122,6 +127,8 @@ pub enum BrokerError {
     },
     #[error("chaos proxy: {0}")]
     Proxy(#[from] ProxyError),
+    #[error("power-loss storage: {0}")]
+    Storage(#[from] LazyFsError),
 }
 
 impl BrokerError {
@@ -187,9 +194,13 @@ pub struct BrokerConfig {
     pub brokers: usize,
     /// Broker properties on top of the harness's (a spec's `[broker]` table).
     pub properties: BTreeMap<String, String>,
-    /// Host folders for nodes' logs, by node id (e.g. a mount that loses
-    /// unsynced writes); other nodes keep their data where the backend does.
+    /// Host folders for nodes' logs, by node id; other nodes keep their
+    /// data where the backend does (or on the `storage` below).
     pub data_dirs: BTreeMap<i32, PathBuf>,
+    /// Where the nodes keep their logs: the backend's folder on disk, or a
+    /// lose-unsynced-writes mount per node that the cluster owns (see
+    /// [`storage`]).
+    pub storage: Storage,
 }
 
 impl BrokerConfig {
@@ -206,6 +217,7 @@ impl BrokerConfig {
             brokers: 1,
             properties: BTreeMap::new(),
             data_dirs: BTreeMap::new(),
+            storage: Storage::Disk,
         }
     }
 }

@@ -58,6 +58,11 @@ pub struct BrokerCommandArgs {
     /// nodes each listen on their own 127.0.0.1 port.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=broker::MAX_NODES as i64))]
     pub brokers: u8,
+    /// Where the nodes keep their logs: the disk, or a mount per node that
+    /// keeps writes in memory until they are fsynced (as `power_loss`
+    /// experiments do).
+    #[arg(long, value_enum, default_value_t = broker::Storage::Disk)]
+    pub storage: broker::Storage,
 }
 
 pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
@@ -65,6 +70,7 @@ pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
     let label = format!("broker-{}", run::new_run_id());
     let mut cfg = args.broker.config(&label);
     cfg.brokers = usize::from(args.brokers);
+    cfg.storage = args.storage;
     let started = std::time::Instant::now();
     let broker = tokio::select! {
         b = Broker::start(&cfg) => b,
@@ -89,10 +95,11 @@ pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
         }
     }
     out_line!(
-        "ready in {:.1} s: Kafka {} ({} backend, {}, id {})",
+        "ready in {:.1} s: Kafka {} ({} backend, log on {}, {}, id {})",
         started.elapsed().as_secs_f64(),
         info.kafka_version,
         info.backend,
+        cfg.storage,
         info.source,
         info.id
     );

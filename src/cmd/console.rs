@@ -113,6 +113,9 @@ impl Reporter for Console {
             Event::FaultHealed { kind, at } => self.line(&format!(
                 "  {at:>7.2} s  {kind} healed: broker answers again"
             )),
+            Event::PowerCut { at, cut } => {
+                self.line(&format!("  {at:>7.2} s  power cut: {}", cut.describe()))
+            }
             Event::Phase { name } => {
                 if let Some(b) = &self.bar {
                     b.set_message(name);

@@ -9,5 +9,6 @@ pub mod expect;
 pub mod integrity;
 pub mod ledger;
 pub mod names;
+pub mod powercut;
 pub mod result;
 pub mod verdict;

@@ -72,6 +72,10 @@ pub struct FaultWindow {
     /// fault = `latency`: the delay added in each direction, in milliseconds.
     #[serde(default)]
     pub latency_ms: Option<f64>,
+    /// fault = `power_loss`: what each node's power cut discarded (its
+    /// unsynced bytes, per file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_cut: Vec<crate::model::powercut::NodePowerCut>,
 }
 
 /// One partition of the experiment's topic after the run.
@@ -99,6 +103,10 @@ pub struct ReplicaEnd {
 pub struct ClusterFacts {
     pub brokers: usize,
     pub replication_factor: usize,
+    /// Where the nodes kept their logs: `disk`, or `lazyfs` (mounts that
+    /// lose unsynced writes at a power cut); empty in older results.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storage: String,
     /// The spec's `[broker]` table (broker properties and topic configs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
@@ -120,6 +128,7 @@ impl Default for ClusterFacts {
         ClusterFacts {
             brokers: 1,
             replication_factor: 1,
+            storage: String::new(),
             properties: BTreeMap::new(),
             in_sync_wait: 0.0,
             not_in_sync: None,
@@ -186,10 +195,12 @@ pub fn describe_fault(
         }
         // Bounces restart at once: no parameter.
         ("clean_bounce" | "hard_bounce", _) => kind.to_string(),
-        ("clean_shutdown" | "hard_shutdown", Some(h)) if until_producer_ends => {
+        ("clean_shutdown" | "hard_shutdown" | "power_loss", Some(h)) if until_producer_ends => {
             format!("{kind}, down {h}")
         }
-        ("clean_shutdown" | "hard_shutdown", Some(h)) => format!("{kind}, {h} down"),
+        ("clean_shutdown" | "hard_shutdown" | "power_loss", Some(h)) => {
+            format!("{kind}, {h} down")
+        }
         // pause, network_cut, and kinds added later: "network_cut 12s".
         (_, Some(h)) => format!("{kind} {h}"),
         (_, None) => kind.to_string(),

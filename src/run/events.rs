@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::broker::BrokerInfo;
+use crate::model::powercut::NodePowerCut;
 use crate::model::result::ExperimentResult;
 use crate::spec::{ExperimentSpec, FaultKind};
 
@@ -46,6 +47,11 @@ pub enum Event<'a> {
     FaultHealed {
         kind: FaultKind,
         at: f64,
+    },
+    /// `power_loss`: a node's storage lost its power, and what it discarded.
+    PowerCut {
+        at: f64,
+        cut: NodePowerCut,
     },
     Phase {
         name: &'static str,

@@ -2,10 +2,12 @@
 //! waits at the fault gate for the producer to reach its trigger point,
 //! resolves its target (partition 0's leader, a follower, the controller, …)
 //! through the cluster's metadata, injects it (its `begin`), lets the
-//! producer go on, waits until it has taken hold (its `settle`), and heals
-//! it on its schedule: after its downtime (before the next fault), right
-//! after the next fault is in force (`until-next-fault`), or once the
-//! producer has ended (`until-producer-ends`).
+//! producer go on, waits until it has taken hold (its `settle`; for
+//! `power_loss` that includes the power cut of the nodes' storage, and the
+//! window keeps what each node lost), and heals it on its schedule: after
+//! its downtime (before the next fault), right after the next fault is in
+//! force (`until-next-fault`), or once the producer has ended
+//! (`until-producer-ends`).
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,8 @@ impl FaultStep {
             .map(|s| {
                 let mut fault = Fault::new(s.kind);
                 fault.latency = s.latency.unwrap_or_default();
+                fault.torn_write = s.torn_write;
+                fault.seed = spec.seed;
                 FaultStep {
                     kind: s.kind,
                     fault,
@@ -139,14 +143,23 @@ pub async fn run_faults(
             sent,
             at: injected_at,
         });
-        let settled_at = match fault::settle(broker, &the_fault).await {
-            Ok(true) => Some(ctx.since(Instant::now())),
-            Ok(false) => None,
+        let (settled_at, power_cut) = match fault::settle(broker, &the_fault).await {
+            Ok(s) => (s.down.then(|| ctx.since(Instant::now())), s.power_cut),
             Err(e) => {
                 tracing::warn!("waiting for {} to take hold: {e}", step.kind);
-                None
+                if step.kind == FaultKind::PowerLoss {
+                    // The power was not cut: the fault did not happen.
+                    done.errors[i] = Some(e.to_string());
+                }
+                (None, Vec::new())
             }
         };
+        for cut in &power_cut {
+            let _ = ctx.notes.send(Event::PowerCut {
+                at: settled_at.unwrap_or(injected_at),
+                cut: cut.clone(),
+            });
+        }
         done.windows[i] = Some(FaultWindow {
             kind: step.kind.to_string(),
             start: injected_at,
@@ -167,6 +180,7 @@ pub async fn run_faults(
             until_producer_ends: step.heal == Heal::WhenProducerEnds,
             latency_ms: (step.kind == FaultKind::Latency)
                 .then_some(step.fault.latency.as_secs_f64() * 1000.0),
+            power_cut,
         });
         // The previous fault waited for this one: undo it now, without
         // waiting for the whole cluster (this fault may keep it short).

@@ -289,12 +289,16 @@ pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
     let mut c = base.clone();
     c.brokers = spec.brokers;
     c.properties = spec.broker_properties.clone();
+    c.storage = spec.storage;
     c
 }
 
 /// Whether two configurations start the same cluster.
 fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
-    a.brokers == b.brokers && a.properties == b.properties && a.data_dirs == b.data_dirs
+    a.brokers == b.brokers
+        && a.properties == b.properties
+        && a.data_dirs == b.data_dirs
+        && a.storage == b.storage
 }
 
 /// Between experiments: every node must be running and answering; if one is
