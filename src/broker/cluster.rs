@@ -34,7 +34,7 @@ pub struct Broker {
     bootstrap: String,
     client_bootstrap: String,
     kafka_version: String,
-    /// Last: dropped after the nodes (a mount outlives its users).
+    /// Last: dropped after the nodes.
     storage: NodeStorage,
 }
 
@@ -86,10 +86,10 @@ impl Broker {
         let n = cfg.brokers.clamp(1, MAX_NODES);
         let runtime = Runtime::resolve(cfg).await?;
         let kafka_version = runtime.kafka_version(cfg).to_string();
+        // Mounted before the ports are picked (no time for others to take
+        // them); an error below drops (unmounts) them.
+        let storage = NodeStorage::prepare(cfg, &(1..=n as i32).collect::<Vec<_>>()).await?;
         let ports = node_ports(cfg, n)?;
-        // Mounts before the proxies: an error drops them (unmounted).
-        let ids: Vec<i32> = ports.iter().map(|p| p.id).collect();
-        let storage = NodeStorage::prepare(cfg, &ids).await?;
         let links = Links::start(&ports).await?;
         let data_dirs = storage.data_dirs(cfg);
         let topology = Topology {
@@ -151,6 +151,12 @@ impl Broker {
                 }
                 e => e,
             });
+        }
+        let nodes: Vec<String> = broker.bootstrap.split(',').map(String::from).collect();
+        let pinned = super::features::apply(&nodes[0], &nodes, &cfg.features, cfg.ready_timeout);
+        if let Err(e) = pinned.await {
+            broker.remove().await;
+            return Err(e);
         }
         Ok(broker)
     }

@@ -42,6 +42,7 @@ pub mod cleanup;
 pub mod cluster;
 pub mod container;
 pub mod engine;
+pub mod features;
 pub mod links;
 pub mod node;
 pub mod probe;
@@ -201,6 +202,9 @@ pub struct BrokerConfig {
     /// lose-unsynced-writes mount per node that the cluster owns (see
     /// [`storage`]).
     pub storage: Storage,
+    /// Cluster features (KIP-584) set once the cluster is ready, e.g.
+    /// `eligible.leader.replicas.version` = 0 (see [`features`]).
+    pub features: BTreeMap<String, i16>,
 }
 
 impl BrokerConfig {
@@ -218,6 +222,7 @@ impl BrokerConfig {
             properties: BTreeMap::new(),
             data_dirs: BTreeMap::new(),
             storage: Storage::Disk,
+            features: BTreeMap::new(),
         }
     }
 }

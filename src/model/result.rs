@@ -107,6 +107,9 @@ pub struct ClusterFacts {
     /// lose unsynced writes at a power cut); empty in older results.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub storage: String,
+    /// Cluster features the spec pinned (`eligible.leader.replicas.version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, i16>,
     /// The spec's `[broker]` table (broker properties and topic configs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
@@ -129,6 +132,7 @@ impl Default for ClusterFacts {
             brokers: 1,
             replication_factor: 1,
             storage: String::new(),
+            features: BTreeMap::new(),
             properties: BTreeMap::new(),
             in_sync_wait: 0.0,
             not_in_sync: None,

@@ -256,6 +256,7 @@ async fn cluster_before_readback(
         brokers: broker.brokers(),
         replication_factor: spec.replication_factor,
         storage: spec.storage.to_string(),
+        features: spec.features.clone(),
         properties: spec
             .broker_properties
             .iter()

@@ -290,6 +290,7 @@ pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
     c.brokers = spec.brokers;
     c.properties = spec.broker_properties.clone();
     c.storage = spec.storage;
+    c.features = spec.features.clone();
     c
 }
 
@@ -299,6 +300,7 @@ fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
         && a.properties == b.properties
         && a.data_dirs == b.data_dirs
         && a.storage == b.storage
+        && a.features == b.features
 }
 
 /// Between experiments: every node must be running and answering; if one is

@@ -84,6 +84,9 @@ struct RawSpec {
     /// Where the nodes keep their logs (`lazyfs` when a fault is
     /// `power_loss`).
     storage: Option<Storage>,
+    /// Cluster features pinned by level (`eligible.leader.replicas.version`).
+    #[serde(default)]
+    features: BTreeMap<String, toml::Value>,
     #[serde(default = "default_fault")]
     fault: FaultKind,
     /// Which broker(s) the fault hits.
@@ -149,6 +152,8 @@ pub struct ExperimentSpec {
     /// Where the nodes keep their logs: `lazyfs` (lose-unsynced-writes
     /// mounts) when a fault is `power_loss` or the spec asks for it.
     pub storage: Storage,
+    /// Cluster features pinned by level (the spec's `[features]` table).
+    pub features: BTreeMap<String, i16>,
     /// Every fault, in order (empty for none). The fields below describe
     /// the first one, as reports and the single-fault form show it.
     pub faults: Vec<FaultStep>,
@@ -291,6 +296,7 @@ impl ExperimentSpec {
         }
         let cluster =
             cluster::check(raw.brokers, raw.replication_factor, &broker_raw).map_err(invalid)?;
+        let features = cluster::check_features(&raw.features).map_err(invalid)?;
         let raw_steps = match (profile, &raw.quick.faults) {
             (Profile::Quick, Some(q)) => q.clone(),
             _ => raw.faults.clone(),
@@ -469,6 +475,7 @@ impl ExperimentSpec {
             broker_properties: cluster.broker_properties,
             topic_configs: cluster.topic_configs,
             storage,
+            features,
             faults: steps,
             fault,
             target,
