@@ -61,7 +61,7 @@ use serde::Serialize;
 
 use crate::broker::{self, Backend, Broker, BrokerConfig};
 use crate::run;
-use crate::spec::{ExperimentSpec, Mode, Profile};
+use crate::spec::{ExperimentSpec, Mode, Profile, Storage};
 
 pub use perf::{parse_perf_line, PerfOutput};
 pub use render::render;
@@ -89,6 +89,10 @@ pub struct BenchArgs {
     /// How long the broker start may take.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub ready_timeout: Duration,
+    /// Where the broker keeps its log: the disk, or the lose-unsynced-writes
+    /// filesystem that experiments with `power_loss` run on (its cost).
+    #[arg(long, value_enum, default_value_t = Storage::Disk)]
+    pub storage: Storage,
     /// Records per throughput measurement.
     #[arg(long, default_value_t = 100_000)]
     pub records: u64,
@@ -149,6 +153,8 @@ pub struct BenchReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchSettings {
     pub backend: Option<String>,
+    /// Where the broker kept its log (`disk` or `lazyfs`).
+    pub storage: String,
     pub kafka_version: Option<String>,
     pub broker_source: Option<String>,
     pub librdkafka_harness: String,
@@ -248,6 +254,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let mut report = BenchReport {
         settings: BenchSettings {
             backend: None,
+            storage: args.storage.to_string(),
             kafka_version: None,
             broker_source: None,
             librdkafka_harness: rdkafka::util::get_rdkafka_version().1,
@@ -283,7 +290,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         cfg.kafka_home = args.kafka_home.clone();
         cfg.image = args.image.clone();
         cfg.ready_timeout = args.ready_timeout;
-        tracing::info!("starting the broker ({} backend)", args.backend);
+        cfg.storage = args.storage;
+        tracing::info!(
+            "starting the broker ({} backend, {} storage)",
+            args.backend,
+            args.storage
+        );
         let broker = Broker::start(&cfg)
             .await
             .context("the broker did not start")?;
@@ -495,6 +507,7 @@ mod tests {
         let mut r = BenchReport {
             settings: BenchSettings {
                 backend: None,
+                storage: "disk".into(),
                 kafka_version: None,
                 broker_source: None,
                 librdkafka_harness: "x".into(),

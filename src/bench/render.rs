@@ -48,7 +48,8 @@ pub fn render(r: &BenchReport) -> String {
     if let (Some(b), Some(v)) = (&st.backend, &st.kafka_version) {
         let _ = writeln!(
             s,
-            "broker: Kafka {v} ({b} backend); harness: librdkafka {}; {}; {}",
+            "broker: Kafka {v} ({b} backend, log on {}); harness: librdkafka {}; {}; {}",
+            st.storage,
             st.librdkafka_harness,
             st.kcat_version.as_deref().unwrap_or("kcat: not found"),
             st.java_version.as_deref().unwrap_or("java: not found"),

@@ -14,10 +14,12 @@ use std::time::Duration;
 use super::external::{External, NOT_PLAINTEXT};
 use super::links::Links;
 use super::node::{Node, NodePlan, Runtime};
+use super::storage::NodeStorage;
 use super::topology::{advertises_controllers, node_ports, Topology, MAX_NODES};
 use super::wire::{Conn, PartitionState, QuorumState};
 use super::{probe, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::infra::proxy::NetworkMode;
+use crate::model::powercut::NodePowerCut;
 pub use crate::model::result::ReplicaEnd;
 
 /// A running cluster of one or more nodes — or, with `external`, a cluster
@@ -35,6 +37,8 @@ pub struct Broker {
     bootstrap: String,
     client_bootstrap: String,
     kafka_version: String,
+    /// Last: dropped after the nodes.
+    storage: NodeStorage,
 }
 
 impl std::fmt::Debug for Broker {
@@ -54,8 +58,12 @@ impl Broker {
         let n = cfg.brokers.clamp(1, MAX_NODES);
         let runtime = Runtime::resolve(cfg).await?;
         let kafka_version = runtime.kafka_version(cfg).to_string();
+        // Mounted before the ports are picked (no time for others to take
+        // them); an error below drops (unmounts) them.
+        let storage = NodeStorage::prepare(cfg, &(1..=n as i32).collect::<Vec<_>>()).await?;
         let ports = node_ports(cfg, n)?;
         let links = Links::start(&ports).await?;
+        let data_dirs = storage.data_dirs(cfg);
         let topology = Topology {
             nodes: ports,
             proxies: links.ports(),
@@ -69,7 +77,7 @@ impl Broker {
                 properties: topology.properties(np.id, "", &cfg.properties),
                 client_port: np.client,
                 ports: np.all(),
-                data_dir: cfg.data_dirs.get(&np.id).cloned(),
+                data_dir: data_dirs.get(&np.id).cloned(),
             })
             .collect();
         let started =
@@ -89,6 +97,7 @@ impl Broker {
                 node.remove().await;
             }
             links.shutdown().await;
+            storage.remove().await;
             return Err(e);
         }
         let broker = Broker {
@@ -101,6 +110,7 @@ impl Broker {
             plans,
             links,
             kafka_version,
+            storage,
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -114,6 +124,12 @@ impl Broker {
                 }
                 e => e,
             });
+        }
+        let nodes: Vec<String> = broker.bootstrap.split(',').map(String::from).collect();
+        let pinned = super::features::apply(&nodes[0], &nodes, &cfg.features, cfg.ready_timeout);
+        if let Err(e) = pinned.await {
+            broker.remove().await;
+            return Err(e);
         }
         Ok(broker)
     }
@@ -572,5 +588,27 @@ impl Broker {
         }
         futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
         self.links.shutdown().await;
+        self.storage.remove().await;
+    }
+
+    /// Writes everything the nodes wrote so far to the disk, so that a later
+    /// power cut loses only what came after. Nothing on disk storage.
+    pub fn checkpoint_storage(&self) -> Result<u64, BrokerError> {
+        self.storage.checkpoint()
+    }
+
+    /// Cuts the power of the given nodes (down: killed and exited) and
+    /// mounts their storage afresh ([`NodeStorage::power_cycle`]).
+    pub async fn power_cycle_nodes(
+        &mut self,
+        ids: &[i32],
+        torn_write: bool,
+        seed: u64,
+    ) -> Result<Vec<NodePowerCut>, BrokerError> {
+        for id in ids {
+            let state = self.node_state(*id);
+            state.require("power cycle", &[BrokerState::Stopped])?;
+        }
+        self.storage.power_cycle(ids, torn_write, seed).await
     }
 }

@@ -22,10 +22,12 @@
 //! instrument, [`crate::infra::proxy`].
 //!
 //! [`engine`] finds or starts a container engine, [`probe`] tells when the
-//! broker answers, [`cleanup`] removes what killed runs left behind.
-//! [`cluster`] makes one to five nodes one [`Broker`]; [`external`] is a
-//! cluster the harness does not run (`--backend external`), behind the same
-//! type with no node of its own.
+//! broker answers, [`cleanup`] removes what killed runs left behind,
+//! [`storage`] puts the nodes' logs on mounts that lose unsynced writes
+//! (for `power_loss`) and cuts their power, [`features`] pins cluster
+//! features. [`cluster`] makes one to five nodes one [`Broker`];
+//! [`external`] is a cluster the harness does not run (`--backend
+//! external`), behind the same type with no node of its own.
 //!
 //! [`Broker`]: crate::broker::Broker
 //! [`container`]: crate::broker::container
@@ -37,6 +39,7 @@
 //! [`engine`]: crate::broker::engine
 //! [`probe`]: crate::broker::probe
 //! [`cleanup`]: crate::broker::cleanup
+//! [`storage`]: crate::broker::storage
 
 pub mod cleanup;
 pub mod cluster;
@@ -44,10 +47,12 @@ pub mod container;
 pub mod engine;
 pub mod external;
 pub mod in_sync;
+pub mod features;
 pub mod links;
 pub mod node;
 pub mod probe;
 pub mod process;
+pub mod storage;
 pub mod topology;
 pub mod wire;
 
@@ -62,7 +67,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::infra::lazyfs::LazyFsError;
 use crate::infra::proxy::ProxyError;
+pub use crate::spec::Storage;
 
 /// The Kafka version used unless another is asked for.
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
@@ -132,6 +139,8 @@ pub enum BrokerError {
     Proxy(#[from] ProxyError),
     #[error("cannot {op} node(s) {nodes:?}: the external cluster's brokers are not the harness's to {op} (a fault on them needs a command, `[commands.<fault>]`)")]
     NotOwned { op: &'static str, nodes: Vec<i32> },
+    #[error("power-loss storage: {0}")]
+    Storage(#[from] LazyFsError),
 }
 
 impl BrokerError {
@@ -197,11 +206,18 @@ pub struct BrokerConfig {
     pub brokers: usize,
     /// Broker properties on top of the harness's (a spec's `[broker]` table).
     pub properties: BTreeMap<String, String>,
-    /// Host folders for nodes' logs, by node id (e.g. a mount that loses
-    /// unsynced writes); other nodes keep their data where the backend does.
+    /// Host folders for nodes' logs, by node id; other nodes keep their
+    /// data where the backend does (or on the `storage` below).
     pub data_dirs: BTreeMap<i32, PathBuf>,
     /// `Backend::External`: where the cluster is and how to reach it.
     pub external: Option<external::ExternalConfig>,
+    /// Where the nodes keep their logs: the backend's folder on disk, or a
+    /// lose-unsynced-writes mount per node that the cluster owns (see
+    /// [`storage`]).
+    pub storage: Storage,
+    /// Cluster features (KIP-584) set once the cluster is ready, e.g.
+    /// `eligible.leader.replicas.version` = 0 (see [`features`]).
+    pub features: BTreeMap<String, i16>,
 }
 
 impl BrokerConfig {
@@ -219,6 +235,8 @@ impl BrokerConfig {
             properties: BTreeMap::new(),
             data_dirs: BTreeMap::new(),
             external: None,
+            storage: Storage::Disk,
+            features: BTreeMap::new(),
         }
     }
 }

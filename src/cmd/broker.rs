@@ -74,6 +74,11 @@ pub struct BrokerCommandArgs {
     /// [default: every node].
     #[arg(long, value_name = "ID", value_parser = clap::value_parser!(i32).range(1..=broker::MAX_NODES as i64))]
     pub node: Option<i32>,
+    /// Where the nodes keep their logs: the disk, or a mount per node that
+    /// keeps writes in memory until they are fsynced (as `power_loss`
+    /// experiments do).
+    #[arg(long, value_enum, default_value_t = broker::Storage::Disk)]
+    pub storage: broker::Storage,
 }
 
 pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
@@ -107,6 +112,7 @@ pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
             cfg.properties.insert(k.into(), v);
         }
     }
+    cfg.storage = args.storage;
     let started = std::time::Instant::now();
     let broker = tokio::select! {
         b = Broker::start(&cfg) => b,
@@ -155,10 +161,11 @@ pub(crate) async fn broker_command(args: &BrokerCommandArgs) -> i32 {
         );
     }
     out_line!(
-        "ready in {:.1} s: Kafka {} ({} backend, {}, id {})",
+        "ready in {:.1} s: Kafka {} ({} backend, log on {}, {}, id {})",
         started.elapsed().as_secs_f64(),
         info.kafka_version,
         info.backend,
+        cfg.storage,
         info.source,
         info.id
     );

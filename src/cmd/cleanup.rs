@@ -1,13 +1,25 @@
 //! `kafka-chaos cleanup`: removes brokers left by runs that were killed
-//! before they could clean up.
+//! before they could clean up, and their power-loss storage.
 
 use super::output::out_line;
 use crate::broker;
+use crate::infra::lazyfs::volumes;
 
-/// Kills leftover broker processes and removes leftover containers.
+/// Kills leftover broker processes, removes leftover containers, unmounts
+/// leftover lazy filesystems and deletes their folders (those whose harness
+/// is gone: a running harness's mounts are its own to remove).
 pub(crate) async fn cleanup() -> anyhow::Result<()> {
     let killed = broker::cleanup::reap_processes(true);
     out_line!("broker processes killed: {killed}");
+    match tokio::task::spawn_blocking(volumes::reap_leftovers).await? {
+        Ok(removed) => {
+            out_line!("power-loss storage folders removed: {}", removed.len());
+            for r in removed {
+                out_line!("  {}", r.display());
+            }
+        }
+        Err(e) => out_line!("power-loss storage: not checked ({e})"),
+    }
     match broker::engine::client() {
         Ok(docker) => {
             let removed = broker::cleanup::reap_containers(&docker, true).await?;

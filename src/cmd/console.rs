@@ -283,6 +283,9 @@ impl Console {
                 job,
                 &format!("{at:>7.2} s  {kind} healed: broker answers again"),
             ),
+            Progress::PowerCut { at, cut } => {
+                self.job_line(job, &format!("{at:>7.2} s  power cut: {}", cut.describe()))
+            }
         }
     }
 }

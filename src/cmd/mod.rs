@@ -136,10 +136,12 @@ pub fn main() -> i32 {
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
-        (true, _) => "error,librdkafka=off,rdkafka=off",
+        (true, _) => "error,librdkafka=off,rdkafka=off,fuser=off",
         // librdkafka logs every refused connection as an error: during a
-        // chaos experiment that is the point, not news. -v shows them.
-        (_, 0) => "warn,kafka_chaos=info,librdkafka=off,rdkafka=off",
+        // chaos experiment that is the point, not news. -v shows them. So
+        // does fuser (power-loss storage) for each reply to a request whose
+        // process was killed while it waited: the point of a power cut.
+        (_, 0) => "warn,kafka_chaos=info,librdkafka=off,rdkafka=off,fuser=off",
         (_, 1) => "info,kafka_chaos=debug,librdkafka=warn",
         _ => "debug,kafka_chaos=trace",
     };

@@ -1,14 +1,16 @@
 //! Kafka-agnostic instruments the broker stage and the producers are built
 //! on: the fault-injecting TCP proxy, child processes that cannot outlive
 //! the harness, the set-up's cache folder, the process's private run
-//! directory, and what the machine can hold (cores, memory).
+//! directory, what the machine can hold (cores, memory), and the
+//! filesystem that loses unsynced writes for the `power_loss` fault
+//! (`lazyfs/`).
 //!
 //! Nothing here knows about Kafka, specs or results: it depends on no other
-//! folder of the crate. (A FUSE filesystem for power-loss faults will land
-//! here as `infra/lazyfs/`.)
+//! folder of the crate.
 
 pub mod cache;
 pub mod machine;
+pub mod lazyfs;
 pub mod proxy;
 pub mod rundir;
 pub mod supervise;

@@ -11,6 +11,7 @@ pub mod integrity;
 pub mod ledger;
 pub mod names;
 pub mod plan;
+pub mod powercut;
 pub mod result;
 pub mod spread;
 pub mod verdict;

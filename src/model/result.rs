@@ -74,6 +74,10 @@ pub struct FaultWindow {
     /// fault = `latency`: the delay added in each direction, in milliseconds.
     #[serde(default)]
     pub latency_ms: Option<f64>,
+    /// fault = `power_loss`: what each node's power cut discarded (its
+    /// unsynced bytes, per file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_cut: Vec<crate::model::powercut::NodePowerCut>,
     /// On a cluster the harness does not run: the commands that injected
     /// and healed the fault, with their output, exit status and timing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +170,13 @@ pub struct ReplicaEnd {
 pub struct ClusterFacts {
     pub brokers: usize,
     pub replication_factor: usize,
+    /// Where the nodes kept their logs: `disk`, or `lazyfs` (mounts that
+    /// lose unsynced writes at a power cut); empty in older results.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storage: String,
+    /// Cluster features the spec pinned (`eligible.leader.replicas.version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, i16>,
     /// The spec's `[broker]` table (broker properties and topic configs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
@@ -187,6 +198,8 @@ impl Default for ClusterFacts {
         ClusterFacts {
             brokers: 1,
             replication_factor: 1,
+            storage: String::new(),
+            features: BTreeMap::new(),
             properties: BTreeMap::new(),
             in_sync_wait: 0.0,
             not_in_sync: None,
@@ -301,10 +314,12 @@ pub fn describe_fault(
         }
         // Bounces restart at once: no parameter.
         ("clean_bounce" | "hard_bounce", _) => kind.to_string(),
-        ("clean_shutdown" | "hard_shutdown", Some(h)) if until_producer_ends => {
+        ("clean_shutdown" | "hard_shutdown" | "power_loss", Some(h)) if until_producer_ends => {
             format!("{kind}, down {h}")
         }
-        ("clean_shutdown" | "hard_shutdown", Some(h)) => format!("{kind}, {h} down"),
+        ("clean_shutdown" | "hard_shutdown" | "power_loss", Some(h)) => {
+            format!("{kind}, {h} down")
+        }
         // pause, network_cut, and kinds added later: "network_cut 12s".
         (_, Some(h)) => format!("{kind} {h}"),
         (_, None) => kind.to_string(),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::broker::BrokerInfo;
 use crate::model::plan::Plan;
+use crate::model::powercut::NodePowerCut;
 use crate::model::result::{ExperimentResult, RunTiming};
 use crate::model::spread::ExperimentSpread;
 use crate::spec::{ExperimentSpec, FaultKind};
@@ -86,7 +87,7 @@ pub enum Event<'a> {
 }
 
 /// The progress of one experiment.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// A phase began: `producing`, `reading back`, `writing reports`.
     Phase(&'static str),
@@ -106,6 +107,11 @@ pub enum Progress {
     FaultHealed {
         kind: FaultKind,
         at: f64,
+    },
+    /// `power_loss`: a node's storage lost its power, and what it discarded.
+    PowerCut {
+        at: f64,
+        cut: NodePowerCut,
     },
 }
 

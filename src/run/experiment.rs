@@ -52,8 +52,12 @@ pub async fn run_experiment(
         asked: spec.asked_seconds(),
         ..Default::default()
     };
-    // 1. A fresh topic.
+    // 1. A fresh topic. On lazyfs storage, what the cluster wrote before
+    // this experiment is made durable first, so that a power cut loses only
+    // the experiment's unsynced writes (the kernel would have written older
+    // dirty pages back by then: it does after 30 s).
     let t = Instant::now();
+    broker.checkpoint_storage()?;
     broker.set_network(NetworkMode::Pass);
     broker
         .create_topic_with(
@@ -252,6 +256,8 @@ async fn cluster_before_readback(
     let mut facts = ClusterFacts {
         brokers: broker.brokers(),
         replication_factor: spec.replication_factor,
+        storage: spec.storage.to_string(),
+        features: spec.features.clone(),
         properties: spec
             .broker_properties
             .iter()

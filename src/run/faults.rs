@@ -2,10 +2,12 @@
 //! waits at the fault gate for the producer to reach its trigger point,
 //! resolves its target (partition 0's leader, a follower, the controller, …)
 //! through the cluster's metadata, injects it (its `begin`), lets the
-//! producer go on, waits until it has taken hold (its `settle`), and heals
-//! it on its schedule: after its downtime (before the next fault), right
-//! after the next fault is in force (`until-next-fault`), or once the
-//! producer has ended (`until-producer-ends`).
+//! producer go on, waits until it has taken hold (its `settle`; for
+//! `power_loss` that includes the power cut of the nodes' storage, and the
+//! window keeps what each node lost), and heals it on its schedule: after
+//! its downtime (before the next fault), right after the next fault is in
+//! force (`until-next-fault`), or once the producer has ended
+//! (`until-producer-ends`).
 //!
 //! On a cluster the harness does not run, a step's act is its command
 //! (`[commands.<fault>]`, [`crate::chaos::command`]): the inject command for
@@ -49,6 +51,8 @@ impl FaultStep {
             .map(|s| {
                 let mut fault = Fault::new(s.kind);
                 fault.latency = s.latency.unwrap_or_default();
+                fault.torn_write = s.torn_write;
+                fault.seed = spec.seed;
                 FaultStep {
                     kind: s.kind,
                     fault,
@@ -213,23 +217,31 @@ pub async fn run_faults(
         });
         let settled = match command {
             // A command's stop: down once the nodes refuse connections.
-            Some(_) if stops(step.kind) => {
-                Ok(
-                    command::wait_unreachable(broker, &resolved.nodes, Duration::from_secs(30))
-                        .await,
-                )
-            }
-            Some(_) => Ok(false),
+            Some(_) if stops(step.kind) => Ok(fault::Settled {
+                down: command::wait_unreachable(broker, &resolved.nodes, Duration::from_secs(30))
+                    .await,
+                power_cut: Vec::new(),
+            }),
+            Some(_) => Ok(fault::Settled::default()),
             None => fault::settle(broker, &the_fault).await,
         };
-        let settled_at = match settled {
-            Ok(true) => Some(ctx.since(Instant::now())),
-            Ok(false) => None,
+        let (settled_at, power_cut) = match settled {
+            Ok(s) => (s.down.then(|| ctx.since(Instant::now())), s.power_cut),
             Err(e) => {
                 tracing::warn!("waiting for {} to take hold: {e}", step.kind);
-                None
+                if step.kind == FaultKind::PowerLoss {
+                    // The power was not cut: the fault did not happen.
+                    done.errors[i] = Some(e.to_string());
+                }
+                (None, Vec::new())
             }
         };
+        for cut in &power_cut {
+            let _ = ctx.notes.send(Progress::PowerCut {
+                at: settled_at.unwrap_or(injected_at),
+                cut: cut.clone(),
+            });
+        }
         done.windows[i] = Some(FaultWindow {
             kind: step.kind.to_string(),
             start: injected_at,
@@ -256,6 +268,7 @@ pub async fn run_faults(
             latency_ms: (step.kind == FaultKind::Latency)
                 .then_some(step.fault.latency.as_secs_f64() * 1000.0),
             commands: runs,
+            power_cut,
         });
         // The previous fault waited for this one: undo it now, without
         // waiting for the whole cluster (this fault may keep it short).
@@ -270,7 +283,12 @@ pub async fn run_faults(
                     fault: the_fault,
                     command: command.cloned(),
                 };
-                if !heal(broker, &mut done, &ctx, p).await {
+                if !at_end.is_empty() {
+                    // An earlier fault keeps nodes down until the producer
+                    // ends: the cluster cannot be whole yet, so only undo
+                    // this one (restart its nodes); the last heal waits.
+                    undo(broker, &mut done, &ctx, p).await;
+                } else if !heal(broker, &mut done, &ctx, p).await {
                     return done;
                 }
             }

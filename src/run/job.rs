@@ -258,6 +258,8 @@ pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
     let mut c = base.clone();
     c.brokers = spec.brokers;
     c.properties = spec.broker_properties.clone();
+    c.storage = spec.storage;
+    c.features = spec.features.clone();
     c
 }
 
@@ -267,7 +269,11 @@ pub(super) fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
     if a.backend == Backend::External && b.backend == Backend::External {
         return true;
     }
-    a.brokers == b.brokers && a.properties == b.properties && a.data_dirs == b.data_dirs
+    a.brokers == b.brokers
+        && a.properties == b.properties
+        && a.data_dirs == b.data_dirs
+        && a.storage == b.storage
+        && a.features == b.features
 }
 
 /// Between experiments: every node must be running and answering; if one is

@@ -6,6 +6,10 @@
 //! every node's configuration. A topic config scopes the setting to the
 //! experiment and lets consecutive specs share one cluster.
 //!
+//! A `[features]` table pins cluster features (KIP-584) by level, e.g.
+//! `"eligible.leader.replicas.version" = 0` for a cluster without eligible
+//! leader replicas (KIP-966, on by default in clusters formatted by 4.1+).
+//!
 //! Property names are checked against the names of Kafka 4.3.1, kept in
 //! `kafka-broker-properties.txt` and `kafka-topic-properties.txt` beside
 //! this file (regenerate with `scripts/dev/KafkaPropertyNames.java`), so a
@@ -38,6 +42,38 @@ fn names(list: &'static str) -> impl Iterator<Item = &'static str> {
     list.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// The features of Kafka 4.3.1 a spec may pin (`metadata.version` and
+/// `kraft.version` define the cluster and are the harness's).
+pub const FEATURES: &[&str] = &[
+    "eligible.leader.replicas.version",
+    "group.version",
+    "share.version",
+    "streams.version",
+    "transaction.version",
+];
+
+/// Checks a `[features]` table: known names, levels 0 to 32767.
+pub fn check_features(
+    raw: &BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, i16>, String> {
+    let mut out = BTreeMap::new();
+    for (name, v) in raw {
+        if !FEATURES.contains(&name.as_str()) {
+            return Err(format!(
+                "field `features.{name}`: not a feature a spec can set (known: {})",
+                FEATURES.join(", ")
+            ));
+        }
+        let level = v
+            .as_integer()
+            .and_then(|l| i16::try_from(l).ok())
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| format!("field `features.{name}` must be a level from 0 to 32767"))?;
+        out.insert(name.clone(), level);
+    }
+    Ok(out)
 }
 
 /// Where a `[broker]` property goes.
@@ -161,6 +197,18 @@ mod tests {
         assert_eq!(c.topic_configs["flush.messages"], "1");
         assert!(!c.broker_properties.contains_key("flush.messages"));
         assert!(!c.broker_properties.contains_key("min.insync.replicas"));
+    }
+
+    #[test]
+    fn features_are_known_names_with_levels() {
+        let t = |k: &str, v: toml::Value| BTreeMap::from([(k.to_string(), v)]);
+        let f = check_features(&t("eligible.leader.replicas.version", 0.into())).unwrap();
+        assert_eq!(f["eligible.leader.replicas.version"], 0);
+        let msg = check_features(&t("metadata.version", 20.into())).unwrap_err();
+        assert!(msg.contains("`features.metadata.version`"), "{msg}");
+        let msg = check_features(&t("group.version", "1".into())).unwrap_err();
+        assert!(msg.contains("a level from 0"), "{msg}");
+        assert!(check_features(&t("group.version", (-1).into())).is_err());
     }
 
     #[test]

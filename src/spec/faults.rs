@@ -1,7 +1,8 @@
 //! The faults a spec asks for: one, with the top-level keys (`fault`,
-//! `target`, `fault_after`, `downtime`, `latency`), or a sequence of steps
-//! (`[[faults]]`, each with `fault`, `target`, `after`, `downtime`,
-//! `latency`), injected in order, each healed on its own schedule.
+//! `target`, `fault_after`, `downtime`, `latency`, `torn_write`), or a
+//! sequence of steps (`[[faults]]`, each with `fault`, `target`, `after`,
+//! `downtime`, `latency`, `torn_write`), injected in order, each healed on
+//! its own schedule.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub struct RawStep {
     pub downtime: Option<Downtime>,
     #[serde(default, with = "humantime_serde::option")]
     pub latency: Option<Duration>,
+    pub torn_write: Option<bool>,
 }
 
 /// A checked fault step.
@@ -42,6 +44,10 @@ pub struct FaultStep {
     /// `downtime = "5s..15s"`: drawn for each repetition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downtime_range: Option<(Duration, Duration)>,
+    /// `power_loss`: the last unsynced write is torn (a prefix of it
+    /// reaches the disk) instead of lost whole.
+    #[serde(default)]
+    pub torn_write: bool,
 }
 
 impl FaultStep {
@@ -51,6 +57,9 @@ impl FaultStep {
         let mut s = self.kind.to_string();
         if let Some(d) = self.latency {
             s.push_str(&format!(" {}", humantime::format_duration(d)));
+        }
+        if self.torn_write {
+            s.push_str(" (torn write)");
         }
         s
     }
@@ -87,6 +96,7 @@ pub struct FieldNames {
     pub downtime: String,
     pub latency: String,
     pub target: String,
+    pub torn_write: String,
 }
 
 impl FieldNames {
@@ -97,6 +107,7 @@ impl FieldNames {
             downtime: "downtime".into(),
             latency: "latency".into(),
             target: "target".into(),
+            torn_write: "torn_write".into(),
         }
     }
 
@@ -108,6 +119,7 @@ impl FieldNames {
             downtime: f("downtime"),
             latency: f("latency"),
             target: f("target"),
+            torn_write: f("torn_write"),
         }
     }
 }
@@ -131,10 +143,17 @@ pub fn check_step(
     after: Option<After>,
     downtime: Option<Downtime>,
     latency: Option<Duration>,
+    torn_write: Option<bool>,
     records: u64,
     brokers: usize,
     names: &FieldNames,
 ) -> Result<FaultStep, String> {
+    if torn_write.is_some() && kind != FaultKind::PowerLoss {
+        return Err(format!(
+            "field `{}` applies to fault = \"power_loss\" only, not \"{kind}\"",
+            names.torn_write
+        ));
+    }
     let after = after.ok_or_else(|| {
         format!(
             "field `{}` is required with fault = \"{kind}\"",
@@ -230,6 +249,7 @@ pub fn check_step(
         latency,
         after_range,
         downtime_range,
+        torn_write: torn_write.unwrap_or(false),
     })
 }
 
@@ -253,6 +273,7 @@ pub fn check_steps(
             r.after,
             r.downtime,
             r.latency,
+            r.torn_write,
             records,
             brokers,
             &FieldNames::step(i),
@@ -297,6 +318,7 @@ mod tests {
             Some(After::Fixed(10)),
             Some(Downtime::Fixed(Heal::After(Duration::from_secs(5)))),
             None,
+            None,
             100,
             brokers,
             &FieldNames::top(),
@@ -330,6 +352,7 @@ mod tests {
             after: Some(After::Fixed(after)),
             downtime: None,
             latency: None,
+            torn_write: None,
         };
         let steps = check_steps(&[raw(10), raw(20)], 100, 3).unwrap();
         assert_eq!(steps.len(), 2);

@@ -91,6 +91,10 @@ pub enum FaultKind {
     /// partition in which an isolated leader keeps acknowledging `acks=1`
     /// writes that the new leader never sees. Needs `brokers` ≥ 2.
     Isolate,
+    /// SIGKILL, then a power cut of the node's disk: every write the broker
+    /// did not fsync is gone (optionally tearing the last one). Runs the
+    /// nodes on lose-unsynced-writes storage ([`Storage::LazyFs`]).
+    PowerLoss,
 }
 
 impl FaultKind {
@@ -116,11 +120,43 @@ impl FaultKind {
             FaultKind::NetworkCut => "network_cut",
             FaultKind::Latency => "latency",
             FaultKind::Isolate => "isolate",
+            FaultKind::PowerLoss => "power_loss",
         }
     }
 }
 
 impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the nodes keep their logs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// The host's disk: what a broker wrote survives any fault short of a
+    /// real power cut (the page cache outlives the process).
+    #[default]
+    Disk,
+    /// A FUSE filesystem per node that keeps writes in memory until they
+    /// are fsynced, so that `power_loss` can discard the rest.
+    #[value(name = "lazyfs")]
+    LazyFs,
+}
+
+impl Storage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::Disk => "disk",
+            Storage::LazyFs => "lazyfs",
+        }
+    }
+}
+
+impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

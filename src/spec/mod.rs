@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use draw::{After, Downtime};
 pub use faults::FaultStep;
-pub use kinds::{FaultKind, Heal, Mode, Profile, Target};
+pub use kinds::{FaultKind, Heal, Mode, Profile, Storage, Target};
 
 /// A spec that cannot be used, with the file and the field named.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,12 @@ struct RawSpec {
     /// ones to the experiment's topic).
     #[serde(default)]
     broker: BTreeMap<String, toml::Value>,
+    /// Where the nodes keep their logs (`lazyfs` when a fault is
+    /// `power_loss`).
+    storage: Option<Storage>,
+    /// Cluster features pinned by level (`eligible.leader.replicas.version`).
+    #[serde(default)]
+    features: BTreeMap<String, toml::Value>,
     #[serde(default = "default_fault")]
     fault: FaultKind,
     /// Which broker(s) the fault hits.
@@ -99,6 +105,8 @@ struct RawSpec {
     /// fault = "latency": the delay added to each direction.
     #[serde(default, with = "humantime_serde::option")]
     latency: Option<Duration>,
+    /// fault = "power_loss": tear the last unsynced write.
+    torn_write: Option<bool>,
     /// Sync mode: how long `get()` waits for each record's result.
     #[serde(default, with = "humantime_serde::option")]
     timeout: Option<Duration>,
@@ -154,6 +162,11 @@ pub struct ExperimentSpec {
     pub broker_properties: BTreeMap<String, String>,
     /// Topic configs of the spec's `[broker]` table (the experiment's topic).
     pub topic_configs: BTreeMap<String, String>,
+    /// Where the nodes keep their logs: `lazyfs` (lose-unsynced-writes
+    /// mounts) when a fault is `power_loss` or the spec asks for it.
+    pub storage: Storage,
+    /// Cluster features pinned by level (the spec's `[features]` table).
+    pub features: BTreeMap<String, i16>,
     /// Every fault, in order (empty for none). The fields below describe
     /// the first one, as reports and the single-fault form show it.
     pub faults: Vec<FaultStep>,
@@ -303,6 +316,7 @@ impl ExperimentSpec {
         }
         let cluster =
             cluster::check(raw.brokers, raw.replication_factor, &broker_raw).map_err(invalid)?;
+        let features = cluster::check_features(&raw.features).map_err(invalid)?;
         let raw_steps = match (profile, &raw.quick.faults) {
             (Profile::Quick, Some(q)) => q.clone(),
             _ => raw.faults.clone(),
@@ -313,9 +327,10 @@ impl ExperimentSpec {
                 || fault_after.is_some()
                 || downtime.is_some()
                 || raw.latency.is_some()
+                || raw.torn_write.is_some()
             {
                 return Err(invalid(
-                    "use either `[[faults]]` or the single-fault fields (`fault`, `target`, `fault_after`, `downtime`, `latency`), not both".into(),
+                    "use either `[[faults]]` or the single-fault fields (`fault`, `target`, `fault_after`, `downtime`, `latency`, `torn_write`), not both".into(),
                 ));
             }
             faults::check_steps(&raw_steps, records, cluster.brokers).map_err(invalid)?
@@ -331,6 +346,12 @@ impl ExperimentSpec {
                     "field `latency` applies to fault = \"latency\" only, not \"none\"".into(),
                 ));
             }
+            if raw.torn_write.is_some() {
+                return Err(invalid(
+                    "field `torn_write` applies to fault = \"power_loss\" only, not \"none\""
+                        .into(),
+                ));
+            }
             if raw.target.is_some() {
                 return Err(invalid(
                     "field `target` needs a `fault` other than \"none\"".into(),
@@ -344,6 +365,7 @@ impl ExperimentSpec {
                 fault_after,
                 downtime,
                 raw.latency,
+                raw.torn_write,
                 records,
                 cluster.brokers,
                 &faults::FieldNames::top(),
@@ -365,6 +387,17 @@ impl ExperimentSpec {
                 Heal::After(Duration::ZERO),
                 None,
             ),
+        };
+        let power_loss = steps.iter().any(|f| f.kind == FaultKind::PowerLoss);
+        let storage = match (raw.storage, power_loss) {
+            (Some(Storage::Disk), true) => {
+                return Err(invalid(
+                    "field `storage` = \"disk\" cannot lose unsynced writes: fault = \"power_loss\" needs storage = \"lazyfs\" (the default with it)".into(),
+                ))
+            }
+            (Some(s), _) => s,
+            (None, true) => Storage::LazyFs,
+            (None, false) => Storage::Disk,
         };
         let sync_timeout = timeout.unwrap_or(Duration::from_secs(10));
         if sync_timeout.is_zero() {
@@ -464,6 +497,8 @@ impl ExperimentSpec {
             replication_factor: cluster.replication_factor,
             broker_properties: cluster.broker_properties,
             topic_configs: cluster.topic_configs,
+            storage,
+            features,
             faults: steps,
             fault,
             target,
@@ -629,6 +664,54 @@ downtime = "5s"
         assert_eq!(s.client["acks"], "1");
         assert_eq!(s.client["linger.ms"], "5");
         assert_eq!(s.message_timeout(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn power_loss_runs_on_lazyfs_and_tears_on_request() {
+        let pl = GOOD.replace("clean_shutdown", "power_loss");
+        let s = parse(&pl).unwrap();
+        assert_eq!(s.fault, FaultKind::PowerLoss);
+        assert_eq!(s.storage, Storage::LazyFs);
+        assert!(!s.faults[0].torn_write);
+        let torn = parse(&pl.replace("timeout = \"10s\"", "timeout = \"10s\"\ntorn_write = true"));
+        assert!(torn.unwrap().faults[0].torn_write);
+        assert_eq!(parse(GOOD).unwrap().storage, Storage::Disk);
+        let lazy = parse(&GOOD.replace("mode = \"sync\"", "mode = \"sync\"\nstorage = \"lazyfs\""));
+        assert_eq!(lazy.unwrap().storage, Storage::LazyFs);
+        let msg = parse(&pl.replace("mode = \"sync\"", "mode = \"sync\"\nstorage = \"disk\""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("needs storage = \"lazyfs\""), "{msg}");
+        let msg = parse(&GOOD.replace("timeout = \"10s\"", "timeout = \"10s\"\ntorn_write = true"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`torn_write` applies to fault = \"power_loss\" only"),
+            "{msg}"
+        );
+        let steps = r#"
+description = "d"
+mode = "async"
+records = 10
+[[faults]]
+fault = "hard_shutdown"
+target = "follower"
+after = 2
+downtime = "until-producer-ends"
+[[faults]]
+fault = "power_loss"
+target = "all"
+after = 5
+downtime = "5s"
+torn_write = true
+"#;
+        let s = parse(&steps.replace("records = 10", "records = 10\nbrokers = 3")).unwrap();
+        assert_eq!(s.storage, Storage::LazyFs);
+        assert!(s.faults[1].torn_write && !s.faults[0].torn_write);
+        let msg = parse(&steps.replace("after = 2", "after = 2\ntorn_write = false"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`faults[1].torn_write`"), "{msg}");
     }
 
     #[test]

@@ -228,6 +228,14 @@ fn fault_windows(b: &mut String, r: &ExperimentResult) {
         "</tbody>\n</table>\n<p class=\"muted\">Times are seconds since the producer started; \
          a window lasts from the injection until the broker accepted a record again.</p>\n",
     );
+    let cuts: Vec<_> = r.faults.iter().flat_map(|f| &f.power_cut).collect();
+    if !cuts.is_empty() {
+        b.push_str("<p>What the power cut discarded (writes never fsynced):</p>\n<ul>\n");
+        for c in cuts {
+            let _ = writeln!(b, "<li>{}</li>", esc(&c.describe()));
+        }
+        b.push_str("</ul>\n");
+    }
     fault_commands(b, r);
 }
 
