@@ -120,6 +120,41 @@ fn unknown_experiment_name_lists_the_known_ones() {
     assert!(line.contains("fire-and-forget"), "{line}");
 }
 
+/// What a new user meets who runs the shipped matrix without the set-up's
+/// Python environment (the README's CI recipe before it installed it): the
+/// experiments that need it are named, with the step that installs it, and
+/// nothing starts.
+#[test]
+fn a_producer_that_is_not_installed_is_named_before_any_broker_starts() {
+    let empty_cache = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let o = Command::new(common::bin())
+        .args(["experiment", "all", "--profile", "quick", "--check"])
+        .arg("--results")
+        .arg(results.path())
+        .env("KAFKA_CHAOS_CACHE", empty_cache.path())
+        .current_dir(common::root())
+        .output()
+        .expect("harness runs");
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    for name in ["python-sync", "python-fire-and-forget", "python-async-with-error"] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!("error: {name}: "))
+                && l.contains("venv/bin/python")
+                && l.contains("make venv")),
+            "{name} is named with the fix: {err}"
+        );
+    }
+    assert!(error_line(&o).contains("nothing was started"), "{err}");
+    assert!(!err.contains("starting a Kafka broker"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(results.path()).unwrap().count(),
+        0,
+        "no run folder"
+    );
+}
+
 #[test]
 fn missing_kafka_home_is_named() {
     let o = run(&[

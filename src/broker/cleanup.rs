@@ -5,7 +5,9 @@
 //! SIGKILL: process brokers die with it (parent-death signal), and containers
 //! carry the owner's pid and start time as labels, so the next run removes
 //! those whose owner is gone ([`reap_leftovers`]); `kafka-chaos cleanup`
-//! removes every broker the harness ever left.
+//! does the same for processes and containers on demand. A broker whose
+//! owner still runs is never touched: concurrent runs (and test binaries)
+//! on one host keep theirs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -147,6 +147,7 @@ impl Broker {
             client_bootstrap: x.bootstrap.clone(),
             kafka_version: "unknown (external)".into(),
             external: Some(Box::new(x)),
+            storage: NodeStorage::default(),
         })
     }
 

@@ -54,7 +54,7 @@ impl Fault {
         Fault {
             latency: spec.latency.unwrap_or_default(),
             torn_write: spec.faults.first().is_some_and(|f| f.torn_write),
-            seed: spec.seed,
+            seed: spec.seed.unwrap_or_default(),
             ..Fault::new(spec.fault)
         }
     }

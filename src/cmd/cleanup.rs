@@ -1,15 +1,17 @@
 //! `kafka-chaos cleanup`: removes brokers left by runs that were killed
-//! before they could clean up, and their power-loss storage.
+//! before they could clean up, and their power-loss storage. Brokers of
+//! harnesses still running (another run, a test binary beside this one)
+//! are theirs, and stay.
 
 use super::output::out_line;
 use crate::broker;
 use crate::infra::lazyfs::volumes;
 
 /// Kills leftover broker processes, removes leftover containers, unmounts
-/// leftover lazy filesystems and deletes their folders (those whose harness
-/// is gone: a running harness's mounts are its own to remove).
+/// leftover lazy filesystems and deletes their folders: those whose owner
+/// (the harness that started them) is gone.
 pub(crate) async fn cleanup() -> anyhow::Result<()> {
-    let killed = broker::cleanup::reap_processes(true);
+    let killed = broker::cleanup::reap_processes(false);
     out_line!("broker processes killed: {killed}");
     match tokio::task::spawn_blocking(volumes::reap_leftovers).await? {
         Ok(removed) => {
@@ -22,7 +24,7 @@ pub(crate) async fn cleanup() -> anyhow::Result<()> {
     }
     match broker::engine::client() {
         Ok(docker) => {
-            let removed = broker::cleanup::reap_containers(&docker, true).await?;
+            let removed = broker::cleanup::reap_containers(&docker, false).await?;
             out_line!("broker containers removed: {}", removed.len());
             for r in removed {
                 out_line!("  {r}");

@@ -164,6 +164,25 @@ pub(crate) async fn experiment(
         Ok(x) => x,
         Err(e) => return fail(&e, exit::CANNOT_RUN),
     };
+    // An external producer that is not installed would fail its
+    // experiment only when its turn comes: say so now, before any broker.
+    let missing: Vec<String> = specs
+        .iter()
+        .filter_map(|s| {
+            let why = s.external.as_ref()?.missing_program()?;
+            Some(format!("{}: {why}", s.name))
+        })
+        .collect();
+    if !missing.is_empty() {
+        for m in &missing {
+            err_line!("error: {m}");
+        }
+        err_line!(
+            "error: {} experiment(s) cannot run here; nothing was started (install the producers, or name the experiments to run)",
+            missing.len()
+        );
+        return exit::CANNOT_RUN;
+    }
     if args.broker.backend == Backend::Process {
         let home = args
             .broker

@@ -52,7 +52,7 @@ impl FaultStep {
                 let mut fault = Fault::new(s.kind);
                 fault.latency = s.latency.unwrap_or_default();
                 fault.torn_write = s.torn_write;
-                fault.seed = spec.seed;
+                fault.seed = spec.seed.unwrap_or_default();
                 FaultStep {
                     kind: s.kind,
                     fault,

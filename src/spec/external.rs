@@ -112,6 +112,12 @@ fn toml_to_json(v: &toml::Value) -> Result<serde_json::Value, String> {
     serde_json::to_value(v).map_err(|e| e.to_string())
 }
 
+/// A file this user may execute.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 fn json_to_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -226,6 +232,37 @@ impl ExternalSpec {
             .collect()
     }
 
+    /// Why the producer program cannot start, if it cannot: a path that
+    /// is not an executable file, or a bare name not found on `PATH`. Checked
+    /// before any broker starts (`kafka-chaos experiment`), so a missing
+    /// program stops the run at once instead of failing its experiment
+    /// minutes later.
+    pub fn missing_program(&self) -> Option<String> {
+        let program = self.command.first()?;
+        let found = if program.contains('/') {
+            is_executable(Path::new(program))
+        } else {
+            std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
+            })
+        };
+        if found {
+            return None;
+        }
+        let hint = if self
+            .command_as_written
+            .first()
+            .is_some_and(|p| p.contains("{venv}"))
+        {
+            "the set-up's Python environment is missing: run `make venv` (or `scripts/setup.sh --only venv`)"
+        } else if program.contains('/') {
+            "no such executable file"
+        } else {
+            "not found on PATH"
+        };
+        Some(format!("producer program `{program}` is not installed ({hint})"))
+    }
+
     /// How reports name the mode: `kafka-python/sync`.
     pub fn label(&self) -> String {
         match &self.mode {
@@ -330,5 +367,44 @@ mod tests {
         assert!(ExternalSpec::from_spec(false, None, &none, 0, file)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_missing_producer_program_is_named_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("experiments/x.toml");
+        let none = BTreeMap::new();
+        let spec = |command: &[&str]| {
+            ExternalSpec::from_spec(true, Some(&raw(command)), &none, 0, &file)
+                .unwrap()
+                .unwrap()
+        };
+        // On PATH, and by path.
+        assert_eq!(spec(&["sh", "-c", "true"]).missing_program(), None);
+        assert_eq!(spec(&["/bin/sh"]).missing_program(), None);
+        // A bare name nowhere on PATH.
+        let msg = spec(&["no-such-producer-4242"]).missing_program().unwrap();
+        assert!(msg.contains("`no-such-producer-4242`"), "{msg}");
+        assert!(msg.contains("not found on PATH"), "{msg}");
+        // A relative path (to the project folder) that is missing, and one
+        // that is there but not executable.
+        let msg = spec(&["bin/producer"]).missing_program().unwrap();
+        assert!(msg.contains("no such executable file"), "{msg}");
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::write(dir.path().join("bin/producer"), "#!/bin/sh\n").unwrap();
+        assert!(spec(&["bin/producer"]).missing_program().is_some());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("bin/producer"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_eq!(spec(&["bin/producer"]).missing_program(), None);
+        // The set-up's venv: the hint names the step that installs it.
+        let mut x = spec(&["{venv}/bin/python", "producers/kafka-python/sync.py"]);
+        x.command[0] = dir.path().join("venv/bin/python").display().to_string();
+        let msg = x.missing_program().unwrap();
+        assert!(msg.contains("venv/bin/python"), "{msg}");
+        assert!(msg.contains("make venv"), "{msg}");
     }
 }

@@ -370,6 +370,7 @@ mod tests {
             after: Some(after),
             downtime,
             latency: None,
+            torn_write: None,
         };
         let five_fifteen = Downtime::Between(Duration::from_secs(5), Duration::from_secs(15));
         let steps = check_steps(
