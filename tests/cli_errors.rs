@@ -138,11 +138,16 @@ fn a_producer_that_is_not_installed_is_named_before_any_broker_starts() {
         .expect("harness runs");
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
     let err = stderr(&o);
-    for name in ["python-sync", "python-fire-and-forget", "python-async-with-error"] {
+    for name in [
+        "python-sync",
+        "python-fire-and-forget",
+        "python-async-with-error",
+    ] {
         assert!(
-            err.lines().any(|l| l.starts_with(&format!("error: {name}: "))
-                && l.contains("venv/bin/python")
-                && l.contains("make venv")),
+            err.lines()
+                .any(|l| l.starts_with(&format!("error: {name}: "))
+                    && l.contains("venv/bin/python")
+                    && l.contains("make venv")),
             "{name} is named with the fix: {err}"
         );
     }

@@ -9,8 +9,8 @@
 //! folder of the crate.
 
 pub mod cache;
-pub mod machine;
 pub mod lazyfs;
+pub mod machine;
 pub mod proxy;
 pub mod rundir;
 pub mod supervise;

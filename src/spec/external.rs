@@ -260,7 +260,9 @@ impl ExternalSpec {
         } else {
             "not found on PATH"
         };
-        Some(format!("producer program `{program}` is not installed ({hint})"))
+        Some(format!(
+            "producer program `{program}` is not installed ({hint})"
+        ))
     }
 
     /// How reports name the mode: `kafka-python/sync`.
