@@ -34,7 +34,8 @@ wants() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 # netavark/aardvark-dns are podman's network backend as measured here (they come as
 # recommends); installs keep recommends so a fresh host matches this one.
 # chromium: the headless browser the tests open report.html in (tests/report_page.rs).
-APT_PACKAGES=(podman runc debootstrap kcat uidmap fuse-overlayfs slirp4netns
+# fuse3: fusermount3, which mounts and unmounts the power-loss storage (infra/lazyfs).
+APT_PACKAGES=(podman runc debootstrap kcat uidmap fuse3 fuse-overlayfs slirp4netns
               containernetworking-plugins netavark aardvark-dns catatonit iptables
               fonts-dejavu-core python3 python3-venv chromium)
 declare -A APT_COMMANDS=([java]=openjdk-17-jre-headless [mvn]=maven)
