@@ -1,13 +1,18 @@
 //! How many experiments a machine can run at once (the default of
-//! `--jobs`): one per core, and no more than its available memory holds
-//! when every job runs the largest cluster the selected specs ask for.
+//! `--jobs`): one per core, no more broker nodes than two per core, and no
+//! more than its available memory holds when every job runs the largest
+//! cluster the selected specs ask for.
 //!
 //! A chaos experiment mostly waits (pauses, downtimes, restarts), so cores
 //! are not what it spends; but a broker starting or recovering takes a
 //! core for seconds, and a producer whose sends are delayed by a busy CPU
 //! changes the very timing an experiment measures. One job per core keeps
-//! that effect small; memory is the hard limit (no swap: a JVM that does not
-//! fit is killed).
+//! that effect small. Nodes count too: every node of a cluster starts (and
+//! restarts after a fault) at the same moment. Measured on 2 cores (run
+//! `20261130-025219-7447`): two jobs each starting a 5-node cluster (ten
+//! JVMs) did not get ready within 120 s, and a 3-node cluster restarting
+//! after a power cut beside them did not either. Memory is the hard limit
+//! (no swap: a JVM that does not fit is killed).
 
 /// What one broker node may hold resident, in bytes. Measured (see
 /// BENCHMARKS.md, "Memory per broker"): a KRaft node with `-Xmx512m
@@ -20,13 +25,18 @@ pub const NODE_MEMORY: u64 = 768 * 1024 * 1024;
 /// charts of a 100,000-record experiment), in bytes.
 pub const JOB_OVERHEAD: u64 = 256 * 1024 * 1024;
 
+/// Broker nodes per core that start or recover together in time.
+pub const NODES_PER_CORE: usize = 2;
+
 /// Jobs for `cores` cores and `available` bytes of memory (unknown: only
 /// the cores decide) when a job runs up to `nodes` broker nodes at once.
 /// At least 1.
 pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize {
-    let per_job = nodes.max(1) as u64 * NODE_MEMORY + JOB_OVERHEAD;
+    let nodes = nodes.max(1);
+    let per_job = nodes as u64 * NODE_MEMORY + JOB_OVERHEAD;
     let by_memory = available.map_or(usize::MAX, |m| (m / per_job) as usize);
-    cores.min(by_memory).max(1)
+    let by_nodes = cores * NODES_PER_CORE / nodes;
+    cores.min(by_nodes).min(by_memory).max(1)
 }
 
 #[cfg(test)]
@@ -39,11 +49,14 @@ mod tests {
     fn cores_and_memory_both_limit() {
         // This machine: 2 cores, about 20 GiB available.
         assert_eq!(default_jobs(2, Some(20 * GIB), 1), 2);
-        assert_eq!(default_jobs(2, Some(20 * GIB), 5), 2);
+        // Two cores hold four nodes: one 3- or 5-node cluster at a time.
+        assert_eq!(default_jobs(2, Some(20 * GIB), 3), 1);
+        assert_eq!(default_jobs(2, Some(20 * GIB), 5), 1);
         assert_eq!(default_jobs(16, Some(20 * GIB), 1), 16);
         assert_eq!(default_jobs(32, Some(20 * GIB), 1), 20);
         assert_eq!(default_jobs(16, Some(20 * GIB), 5), 5);
         assert_eq!(default_jobs(8, Some(2 * GIB), 3), 1, "never below 1");
-        assert_eq!(default_jobs(4, None, 3), 4);
+        assert_eq!(default_jobs(4, None, 3), 2);
+        assert_eq!(default_jobs(8, None, 3), 5);
     }
 }
