@@ -88,6 +88,65 @@ fn sigint_removes_the_broker_container() {
     assert!(!container_exists(&id), "container {id} removed");
 }
 
+/// Mount points of power-loss storage in the mount table (any harness's).
+fn lazyfs_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.contains(kafka_chaos::infra::lazyfs::volumes::FOLDER_PREFIX))
+        .map(String::from)
+        .collect()
+}
+
+/// A broker on power-loss storage: Ctrl+C unmounts it and removes its
+/// folder; SIGKILL leaves no mount (`auto_unmount`), and `cleanup` removes
+/// the folder.
+#[test]
+fn interrupted_or_killed_power_loss_storage_stays_mounted_nowhere() {
+    for signal in [Signal::SIGINT, Signal::SIGKILL] {
+        let before = lazyfs_mounts();
+        let (mut child, _pid) = start_broker(&["--backend", "process", "--storage", "lazyfs"]);
+        let ours: Vec<String> = lazyfs_mounts()
+            .into_iter()
+            .filter(|m| !before.contains(m))
+            .collect();
+        assert_eq!(ours.len(), 1, "one mount for the one node: {ours:?}");
+        let folder = std::path::Path::new(&ours[0])
+            .ancestors()
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy()
+                        .starts_with(kafka_chaos::infra::lazyfs::volumes::FOLDER_PREFIX)
+                })
+            })
+            .expect("the mount lives in the harness's folder")
+            .to_path_buf();
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let code = wait_exit(&mut child, Duration::from_secs(60));
+        if signal == Signal::SIGINT {
+            assert_eq!(code, Some(0));
+        } else {
+            let out = Command::new(common::bin())
+                .arg("cleanup")
+                .current_dir(common::root())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        }
+        eventually(
+            &format!("no mount left after {signal}"),
+            Duration::from_secs(15),
+            || !lazyfs_mounts().iter().any(|m| ours.contains(m)),
+        );
+        eventually(
+            &format!("{} removed after {signal}", folder.display()),
+            Duration::from_secs(15),
+            || !folder.exists(),
+        );
+    }
+}
+
 #[test]
 fn sigkill_leaves_no_process_broker() {
     let (mut child, pid) = start_broker(&["--backend", "process"]);
