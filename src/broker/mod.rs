@@ -49,6 +49,7 @@ pub mod external;
 pub mod features;
 pub mod in_sync;
 pub mod links;
+pub mod metadata;
 pub mod node;
 pub mod probe;
 pub mod process;

@@ -5,6 +5,7 @@
 //! Kafka, reads a clock or depends on another folder of the crate. Every
 //! stage reads and writes these types.
 
+pub mod command;
 pub mod duration;
 pub mod expect;
 pub mod integrity;
