@@ -47,9 +47,10 @@ pub struct ExperimentArgs {
     #[arg(long, value_name = "SEED")]
     pub seed: Option<u64>,
     /// Experiments at once, each on a broker or cluster of its own [default:
-    /// what the machine holds: min(cores, 2 × cores / nodes of the largest
-    /// cluster of the selected specs, available memory / what that cluster
-    /// needs); 1 with --port or --backend external].
+    /// what the machine holds: min(cores, available memory / what the
+    /// largest cluster of the selected specs needs); 1 with --port or
+    /// --backend external]. Whatever N, at most two broker nodes per core run
+    /// at once: a cluster waits for its nodes' share.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Keep the run's private directory (the external producers' stderr
@@ -225,6 +226,7 @@ pub(crate) async fn experiment(
         profile: args.profile,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         jobs,
+        node_slots: run::capacity::node_slots(crate::infra::machine::cores()),
         repeat: args.repeat,
         seed: args.seed,
     };

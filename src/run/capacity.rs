@@ -1,7 +1,7 @@
 //! How many experiments a machine can run at once (the default of
-//! `--jobs`): one per core, no more broker nodes than two per core, and no
-//! more than its available memory holds when every job runs the largest
-//! cluster the selected specs ask for.
+//! `--jobs`): one per core, and no more than its available memory holds
+//! when every job runs the largest cluster the selected specs ask for; and
+//! how many broker nodes may run at once over all jobs (two per core).
 //!
 //! A chaos experiment mostly waits (pauses, downtimes, restarts), so cores
 //! are not what it spends; but a broker starting or recovering takes a
@@ -32,11 +32,23 @@ pub const NODES_PER_CORE: usize = 2;
 /// the cores decide) when a job runs up to `nodes` broker nodes at once.
 /// At least 1.
 pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize {
-    let nodes = nodes.max(1);
-    let per_job = nodes as u64 * NODE_MEMORY + JOB_OVERHEAD;
+    let per_job = nodes.max(1) as u64 * NODE_MEMORY + JOB_OVERHEAD;
     let by_memory = available.map_or(usize::MAX, |m| (m / per_job) as usize);
-    let by_nodes = cores * NODES_PER_CORE / nodes;
-    cores.min(by_nodes).min(by_memory).max(1)
+    cores.min(by_memory).max(1)
+}
+
+/// Broker nodes that may run at once over all jobs on `cores` cores: a job
+/// takes as many slots as its cluster has nodes (at most all of them)
+/// before it starts it, and gives them back when it removes it, so a
+/// 5-node cluster runs alone and one-broker experiments run beside each
+/// other.
+pub fn node_slots(cores: usize) -> usize {
+    cores.max(1) * NODES_PER_CORE
+}
+
+/// The slots a cluster of `nodes` nodes takes out of `slots`.
+pub fn slots_for(nodes: usize, slots: usize) -> usize {
+    nodes.clamp(1, slots.max(1))
 }
 
 #[cfg(test)]
@@ -49,14 +61,22 @@ mod tests {
     fn cores_and_memory_both_limit() {
         // This machine: 2 cores, about 20 GiB available.
         assert_eq!(default_jobs(2, Some(20 * GIB), 1), 2);
-        // Two cores hold four nodes: one 3- or 5-node cluster at a time.
-        assert_eq!(default_jobs(2, Some(20 * GIB), 3), 1);
-        assert_eq!(default_jobs(2, Some(20 * GIB), 5), 1);
+        assert_eq!(default_jobs(2, Some(20 * GIB), 5), 2);
         assert_eq!(default_jobs(16, Some(20 * GIB), 1), 16);
         assert_eq!(default_jobs(32, Some(20 * GIB), 1), 20);
         assert_eq!(default_jobs(16, Some(20 * GIB), 5), 5);
         assert_eq!(default_jobs(8, Some(2 * GIB), 3), 1, "never below 1");
-        assert_eq!(default_jobs(4, None, 3), 2);
-        assert_eq!(default_jobs(8, None, 3), 5);
+        assert_eq!(default_jobs(4, None, 3), 4);
+    }
+
+    #[test]
+    fn nodes_take_slots_and_a_large_cluster_runs_alone() {
+        // Two cores: four nodes at once.
+        assert_eq!(node_slots(2), 4);
+        assert_eq!(slots_for(1, 4), 1);
+        assert_eq!(slots_for(3, 4), 3, "a 3-node cluster beside one broker");
+        assert_eq!(slots_for(5, 4), 4, "a 5-node cluster takes every slot");
+        assert_eq!(slots_for(0, 4), 1);
+        assert_eq!(node_slots(0), 2);
     }
 }

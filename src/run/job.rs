@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::events::{Progress, ProgressSink};
@@ -75,6 +76,11 @@ pub(super) struct JobContext {
     pub tx: UnboundedSender<Msg>,
     /// Fires on Ctrl+C, or when the run cannot go on.
     pub stop: CancellationToken,
+    /// Broker nodes that may run at once over all jobs
+    /// ([`super::capacity::node_slots`]); a job holds as many as its
+    /// cluster has nodes while it keeps it.
+    pub slots: Arc<Semaphore>,
+    pub slot_count: usize,
 }
 
 impl JobContext {
@@ -99,6 +105,8 @@ impl JobContext {
 /// broker before it returns.
 pub(super) async fn job(ctx: JobContext) {
     let mut current: Option<(Broker, BrokerConfig)> = None;
+    // The node slots of `current`'s cluster (none without one).
+    let mut held: Option<OwnedSemaphorePermit> = None;
     while !ctx.stop.is_cancelled() {
         let Some(u) = ctx.take(current.as_ref().map(|(_, c)| c)) else {
             break;
@@ -123,6 +131,7 @@ pub(super) async fn job(ctx: JobContext) {
                     if let Some((b, _)) = current.take() {
                         b.remove().await;
                     }
+                    drop(held.take());
                     continue;
                 }
             }
@@ -132,6 +141,23 @@ pub(super) async fn job(ctx: JobContext) {
             if let Some((old, _)) = current.take() {
                 old.remove().await;
             }
+            // Give back the old cluster's slots, then wait for the new
+            // one's: never hold some while waiting for more.
+            drop(held.take());
+            let need = super::capacity::slots_for(wanted.brokers, ctx.slot_count);
+            let permit = tokio::select! {
+                p = Arc::clone(&ctx.slots).acquire_many_owned(need as u32) => p.ok(),
+                _ = ctx.stop.cancelled() => None,
+            };
+            let Some(permit) = permit else {
+                ctx.send(Msg::Failed {
+                    job: ctx.job,
+                    unit: u,
+                    error: "interrupted".into(),
+                });
+                break;
+            };
+            held = Some(permit);
             ctx.send(Msg::BrokerStarting {
                 job: ctx.job,
                 backend: wanted.backend.to_string(),
@@ -151,6 +177,7 @@ pub(super) async fn job(ctx: JobContext) {
                     break;
                 }
                 Some(Err(error)) => {
+                    drop(held.take());
                     ctx.send(Msg::BrokerFailed {
                         job: ctx.job,
                         unit: u,
@@ -215,6 +242,7 @@ pub(super) async fn job(ctx: JobContext) {
     if let Some((b, _)) = current {
         b.remove().await;
     }
+    drop(held);
 }
 
 /// Forwards one experiment's progress to the runner, records sent at most

@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub command: String,
     /// How many experiments run at once, each on its own broker (at least 1).
     pub jobs: usize,
+    /// Broker nodes that may run at once over all jobs (0: no limit); see
+    /// [`capacity::node_slots`].
+    pub node_slots: usize,
     /// `--repeat`: every spec this often (wins over a spec's `repeat`).
     pub repeat: Option<u32>,
     /// `--seed`: the seed of every spec's draws (wins over a spec's `seed`).
@@ -144,6 +147,12 @@ pub async fn run(
     let stop = cancel.child_token();
     let queue = Arc::new(Mutex::new((0..units.len()).collect::<VecDeque<_>>()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let slot_count = if opts.node_slots == 0 {
+        tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize)
+    } else {
+        opts.node_slots
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(slot_count));
     let handles: Vec<_> = (0..jobs)
         .map(|job| {
             tokio::spawn(job::job(JobContext {
@@ -154,6 +163,8 @@ pub async fn run(
                 queue: Arc::clone(&queue),
                 tx: tx.clone(),
                 stop: stop.clone(),
+                slots: Arc::clone(&slots),
+                slot_count,
             }))
         })
         .collect();
