@@ -220,28 +220,7 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
         }
     }
     let run_id = run_label.expect("run folder announced");
-    std::thread::sleep(Duration::from_secs(1));
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), Some(130));
-
-    let folder = results.path().join(&run_id);
-    let summary = std::fs::read_to_string(folder.join("summary.csv")).expect("summary kept");
-    assert!(
-        summary.lines().any(|l| l.starts_with("async,")),
-        "{summary}"
-    );
-    assert!(folder.join("async.records.csv").exists());
-    // The page too: the finished experiment, and what was interrupted.
-    let page = std::fs::read_to_string(folder.join("report.html")).expect("report.html kept");
-    assert!(page.contains("<tr data-experiment=\"async\">"), "{page}");
-    assert!(
-        page.contains("<b>fire-and-forget</b>: interrupted"),
-        "{page}"
-    );
-    assert!(
-        common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
-        "no container of the run remains"
-    );
+    interrupt_and_check_kept(&mut child, results.path(), &run_id, "fire-and-forget");
 }
 
 #[test]
@@ -294,22 +273,38 @@ fn interrupted_parallel_run_removes_every_broker_and_keeps_finished_results() {
     }
     assert_eq!(brokers_seen, 2, "one broker per job");
     let run_id = run_label.expect("run folder announced");
+    interrupt_and_check_kept(&mut child, results.path(), &run_id, "sync");
+}
+/// Interrupts a run once `async` has finished and `interrupted` is under
+/// way, and checks what it kept: exit 130, `async` in the summary, its
+/// records and its row on the page, `interrupted` named as interrupted, and
+/// no container of the run.
+fn interrupt_and_check_kept(
+    child: &mut Child,
+    results: &std::path::Path,
+    run_id: &str,
+    interrupted: &str,
+) {
     std::thread::sleep(Duration::from_secs(1));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), Some(130));
+    assert_eq!(wait_exit(child, Duration::from_secs(120)), Some(130));
 
-    let folder = results.path().join(&run_id);
+    let folder = results.join(run_id);
     let summary = std::fs::read_to_string(folder.join("summary.csv")).expect("summary kept");
     assert!(
         summary.lines().any(|l| l.starts_with("async,")),
         "{summary}"
     );
     assert!(folder.join("async.records.csv").exists());
+    // The page too: the finished experiment, and what was interrupted.
     let page = std::fs::read_to_string(folder.join("report.html")).expect("report.html kept");
     assert!(page.contains("<tr data-experiment=\"async\">"), "{page}");
-    assert!(page.contains("<b>sync</b>: interrupted"), "{page}");
+    assert!(
+        page.contains(&format!("<b>{interrupted}</b>: interrupted")),
+        "{page}"
+    );
     assert!(
         common::containers_with_label(&format!("kafka-chaos.run=run-{run_id}")).is_empty(),
-        "no container of either job remains"
+        "no container of the run remains"
     );
 }
