@@ -14,12 +14,16 @@ use std::time::Duration;
 use super::external::External;
 use super::links::Links;
 use super::node::{Node, NodePlan, Runtime};
+use super::ports::PortLease;
 use super::storage::NodeStorage;
 use super::topology::{advertises_controllers, node_ports, Topology, MAX_NODES};
 use super::{probe, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::infra::proxy::NetworkMode;
 use crate::model::powercut::NodePowerCut;
 pub use crate::model::result::ReplicaEnd;
+
+/// How many times [`Broker::start`] picks ports before it gives up.
+const START_ATTEMPTS: u32 = 3;
 
 /// A running cluster of one or more nodes — or, with `external`, a cluster
 /// the harness does not run: then it has no node, link or plan of its own,
@@ -38,6 +42,9 @@ pub struct Broker {
     kafka_version: String,
     /// Last: dropped after the nodes.
     storage: NodeStorage,
+    /// The host ports the nodes listen on, kept from other brokers of
+    /// this process until this one is gone (down nodes included).
+    ports: PortLease,
 }
 
 impl std::fmt::Debug for Broker {
@@ -54,13 +61,36 @@ impl Broker {
         if cfg.backend == Backend::External {
             return Self::connect(cfg).await;
         }
+        // A picked port (never the asked `--port`) can still be taken by
+        // another program between the pick and the node's bind: pick again.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(cfg).await {
+                Err(BrokerError::PortInUse { port })
+                    if attempt < START_ATTEMPTS && Some(port) != cfg.port =>
+                {
+                    tracing::warn!(
+                        port,
+                        attempt,
+                        "a picked port was taken meanwhile; picking new ports"
+                    );
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One try of [`Broker::start`] on a harness-run cluster.
+    async fn start_once(cfg: &BrokerConfig) -> Result<Broker, BrokerError> {
         let n = cfg.brokers.clamp(1, MAX_NODES);
         let runtime = Runtime::resolve(cfg).await?;
         let kafka_version = runtime.kafka_version(cfg).to_string();
         // Mounted before the ports are picked (no time for others to take
         // them); an error below drops (unmounts) them.
         let storage = NodeStorage::prepare(cfg, &(1..=n as i32).collect::<Vec<_>>()).await?;
-        let ports = node_ports(cfg, n)?;
+        let mut lease = PortLease::default();
+        let ports = node_ports(cfg, n, &mut lease)?;
         let links = Links::start(&ports).await?;
         let data_dirs = storage.data_dirs(cfg);
         let topology = Topology {
@@ -110,6 +140,7 @@ impl Broker {
             links,
             kafka_version,
             storage,
+            ports: lease,
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -147,6 +178,7 @@ impl Broker {
             kafka_version: "unknown (external)".into(),
             external: Some(Box::new(x)),
             storage: NodeStorage::default(),
+            ports: PortLease::default(),
         })
     }
 
@@ -512,6 +544,7 @@ impl Broker {
         futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
         self.links.shutdown().await;
         self.storage.remove().await;
+        drop(self.ports);
     }
 
     /// Writes everything the nodes wrote so far to the disk, so that a later

@@ -51,6 +51,7 @@ pub mod in_sync;
 pub mod links;
 pub mod metadata;
 pub mod node;
+pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod storage;
@@ -58,11 +59,11 @@ pub mod topology;
 pub mod wire;
 
 pub use cluster::{Broker, ReplicaEnd};
+pub use ports::choose_port;
 pub use topology::{property_env_name, CHAOS_LISTENER, MAX_NODES};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -262,58 +263,4 @@ pub struct BrokerInfo {
 
 fn one() -> usize {
     1
-}
-
-/// Picks the host port: the asked one if it is free, else a free one.
-pub fn choose_port(asked: Option<u16>) -> Result<u16, BrokerError> {
-    match asked {
-        Some(port) => match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(_) => Ok(port),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                Err(BrokerError::PortInUse { port })
-            }
-            Err(e) => Err(BrokerError::io(format!("cannot bind 127.0.0.1:{port}"), e)),
-        },
-        None => {
-            let l = TcpListener::bind(("127.0.0.1", 0))
-                .map_err(|e| BrokerError::io("cannot find a free port", e))?;
-            let port = l
-                .local_addr()
-                .map_err(|e| BrokerError::io("cannot find a free port", e))?
-                .port();
-            Ok(port)
-        }
-    }
-}
-
-/// A free port on 127.0.0.1 that is none of `taken`.
-pub(crate) fn free_port_except(taken: &[u16]) -> Result<u16, BrokerError> {
-    for _ in 0..20 {
-        let port = choose_port(None)?;
-        if !taken.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(BrokerError::io(
-        "cannot find a free port",
-        std::io::Error::other("the system keeps handing out taken ports"),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_taken_port_is_refused_by_name() {
-        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        match choose_port(Some(port)) {
-            Err(BrokerError::PortInUse { port: p }) => assert_eq!(p, port),
-            other => panic!("expected PortInUse, got {other:?}"),
-        }
-        drop(l);
-        let free = choose_port(None).unwrap();
-        assert!(free > 0);
-    }
 }

@@ -32,7 +32,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{choose_port, free_port_except, BrokerConfig, BrokerError};
+use super::ports::PortLease;
+use super::{BrokerConfig, BrokerError};
 
 /// Name of the client listener the producer reaches through its proxy.
 pub const CHAOS_LISTENER: &str = "CHAOS";
@@ -285,29 +286,25 @@ impl Topology {
 }
 
 /// Chooses every port of `n` nodes: node 1's client port is the asked
-/// `--port`, the others free ports, all different.
-pub fn node_ports(cfg: &BrokerConfig, n: usize) -> Result<Vec<NodePorts>, BrokerError> {
-    let mut taken: Vec<u16> = Vec::new();
-    let next = |asked: Option<u16>, taken: &mut Vec<u16>| -> Result<u16, BrokerError> {
-        let p = match asked {
-            Some(p) => choose_port(Some(p))?,
-            None => free_port_except(taken)?,
-        };
-        taken.push(p);
-        Ok(p)
-    };
+/// `--port`, the others free ports, all different, held by `lease`.
+pub fn node_ports(
+    cfg: &BrokerConfig,
+    n: usize,
+    lease: &mut PortLease,
+) -> Result<Vec<NodePorts>, BrokerError> {
+    let mut next = |asked: Option<u16>| lease.take(asked);
     let mut nodes = Vec::with_capacity(n);
     for i in 1..=n as i32 {
         let asked = if i == 1 { cfg.port } else { None };
-        let client = next(asked, &mut taken)?;
-        let chaos = next(None, &mut taken)?;
+        let client = next(asked)?;
+        let chaos = next(None)?;
         let mut broker_from = Vec::with_capacity(n);
         let mut controller_from = Vec::with_capacity(n);
         for _ in 0..n {
-            broker_from.push(next(None, &mut taken)?);
+            broker_from.push(next(None)?);
         }
         for _ in 0..n {
-            controller_from.push(next(None, &mut taken)?);
+            controller_from.push(next(None)?);
         }
         nodes.push(NodePorts {
             id: i,

@@ -158,6 +158,8 @@ pub(super) async fn job(ctx: JobContext) {
                 break;
             };
             held = Some(permit);
+            // Time spent waiting for slots is not the broker's start.
+            let begun = Instant::now();
             ctx.send(Msg::BrokerStarting {
                 job: ctx.job,
                 backend: wanted.backend.to_string(),
@@ -186,7 +188,7 @@ pub(super) async fn job(ctx: JobContext) {
                     continue;
                 }
                 Some(Ok(b)) => {
-                    broker_start = taken.elapsed().as_secs_f64();
+                    broker_start = begun.elapsed().as_secs_f64();
                     ctx.send(Msg::BrokerReady {
                         job: ctx.job,
                         info: b.info(),
