@@ -170,7 +170,8 @@ impl NodeStorage {
     }
 }
 
-/// The filesystem's report as the results keep it.
+/// The filesystem's report as the results keep it: files that lost
+/// nothing (cached, but with no unsynced byte or size change) are left out.
 fn node_cut(node: i32, report: PowerCutReport) -> NodePowerCut {
     NodePowerCut {
         node,
@@ -178,6 +179,7 @@ fn node_cut(node: i32, report: PowerCutReport) -> NodePowerCut {
         files: report
             .files
             .into_iter()
+            .filter(|(_, f)| f.bytes > 0 || f.size_change_lost || f.after_cut_bytes > 0)
             .map(|(path, f)| {
                 (
                     path.display().to_string(),
@@ -218,8 +220,13 @@ mod tests {
                 after_cut_bytes: 1,
             },
         );
+        report.files.insert(
+            "t-0/00000000000000000000.index".into(),
+            crate::infra::lazyfs::FileLoss::default(),
+        );
         let cut = node_cut(2, report);
         assert_eq!(cut.node, 2);
+        assert_eq!(cut.files.len(), 1, "a file that lost nothing is left out");
         assert_eq!(cut.lost_bytes, 5);
         let f = &cut.files["t-0/00000000000000000000.log"];
         assert_eq!(
