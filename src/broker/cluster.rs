@@ -43,8 +43,9 @@ pub struct Broker {
     /// Last: dropped after the nodes.
     storage: NodeStorage,
     /// The host ports the nodes listen on, kept from other brokers of
-    /// this process until this one is gone (down nodes included).
-    ports: PortLease,
+    /// this process until this one is gone (down nodes included); held
+    /// only to be dropped with it.
+    _ports: PortLease,
 }
 
 impl std::fmt::Debug for Broker {
@@ -140,7 +141,7 @@ impl Broker {
             links,
             kafka_version,
             storage,
-            ports: lease,
+            _ports: lease,
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -178,7 +179,7 @@ impl Broker {
             kafka_version: "unknown (external)".into(),
             external: Some(Box::new(x)),
             storage: NodeStorage::default(),
-            ports: PortLease::default(),
+            _ports: PortLease::default(),
         })
     }
 
@@ -544,7 +545,6 @@ impl Broker {
         futures::future::join_all(self.nodes.into_iter().map(Node::remove)).await;
         self.links.shutdown().await;
         self.storage.remove().await;
-        drop(self.ports);
     }
 
     /// Writes everything the nodes wrote so far to the disk, so that a later

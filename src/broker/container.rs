@@ -20,7 +20,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::topology::property_env_name;
 use super::topology::NodePlan;
 use super::{
-    choose_port, cleanup, engine, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID, LABEL_RUN,
+    cleanup, engine, ensure_free, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID, LABEL_RUN,
 };
 
 /// The official image for a Kafka version.
@@ -159,7 +159,7 @@ impl ContainerNode {
         plan: &NodePlan,
     ) -> Result<Self, BrokerError> {
         for port in &plan.ports {
-            choose_port(Some(*port))?;
+            ensure_free(*port)?;
         }
         let props = plan.properties(CONTAINER_DATA);
         let (name, tag) = split_image(&image.image);
@@ -352,7 +352,7 @@ impl ContainerNode {
         self.require("restart", &[BrokerState::Stopped])?;
         self.await_exit().await?;
         for port in &self.ports {
-            choose_port(Some(*port))?;
+            ensure_free(*port)?;
         }
         self.container("restart")?
             .start()

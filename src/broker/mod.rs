@@ -59,7 +59,7 @@ pub mod topology;
 pub mod wire;
 
 pub use cluster::{Broker, ReplicaEnd};
-pub use ports::choose_port;
+pub use ports::ensure_free;
 pub use topology::{property_env_name, CHAOS_LISTENER, MAX_NODES};
 
 use std::collections::BTreeMap;

@@ -51,17 +51,14 @@ fn window_below(range: Option<&str>) -> Option<(u16, u16)> {
     (first >= WINDOW_LOW.saturating_add(WINDOW_MIN)).then_some((WINDOW_LOW, first))
 }
 
-/// Picks the host port: the asked one if it is free, else a free one.
-pub fn choose_port(asked: Option<u16>) -> Result<u16, BrokerError> {
-    match asked {
-        Some(port) => {
-            if bindable(port)? {
-                Ok(port)
-            } else {
-                Err(BrokerError::PortInUse { port })
-            }
-        }
-        None => kernel_port(),
+/// Checks that a port the node must listen on (an asked `--port`, or a
+/// node's own port before a restart) is free now; refuses it by name if not.
+/// Ports to pick come from a [`PortLease`], never from here.
+pub fn ensure_free(port: u16) -> Result<u16, BrokerError> {
+    if bindable(port)? {
+        Ok(port)
+    } else {
+        Err(BrokerError::PortInUse { port })
     }
 }
 
@@ -93,7 +90,7 @@ impl PortLease {
     /// live broker of this process holds.
     pub fn take(&mut self, asked: Option<u16>) -> Result<u16, BrokerError> {
         let port = match asked {
-            Some(p) => choose_port(Some(p))?,
+            Some(p) => ensure_free(p)?,
             None => self.pick(window())?,
         };
         held()
@@ -167,7 +164,7 @@ mod tests {
     fn a_taken_port_is_refused_by_name() {
         let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        match choose_port(Some(port)) {
+        match ensure_free(port) {
             Err(BrokerError::PortInUse { port: p }) => assert_eq!(p, port),
             other => panic!("expected PortInUse, got {other:?}"),
         }
@@ -177,7 +174,7 @@ mod tests {
             Err(BrokerError::PortInUse { .. })
         ));
         drop(l);
-        assert!(choose_port(None).unwrap() > 0);
+        assert_eq!(ensure_free(port).unwrap(), port);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::topology::NodePlan;
-use super::{choose_port, cleanup, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID};
+use super::{cleanup, ensure_free, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID};
 use crate::infra::cache::cache_dir;
 use crate::infra::supervise;
 
@@ -334,7 +334,7 @@ impl ProcessNode {
         }
         // The ports must still be free: something else may have taken one.
         for port in &self.ports {
-            choose_port(Some(*port))?;
+            ensure_free(*port)?;
         }
         self.spawn()
     }

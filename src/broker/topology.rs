@@ -292,19 +292,18 @@ pub fn node_ports(
     n: usize,
     lease: &mut PortLease,
 ) -> Result<Vec<NodePorts>, BrokerError> {
-    let mut next = |asked: Option<u16>| lease.take(asked);
     let mut nodes = Vec::with_capacity(n);
     for i in 1..=n as i32 {
         let asked = if i == 1 { cfg.port } else { None };
-        let client = next(asked)?;
-        let chaos = next(None)?;
+        let client = lease.take(asked)?;
+        let chaos = lease.take(None)?;
         let mut broker_from = Vec::with_capacity(n);
         let mut controller_from = Vec::with_capacity(n);
         for _ in 0..n {
-            broker_from.push(next(None)?);
+            broker_from.push(lease.take(None)?);
         }
         for _ in 0..n {
-            controller_from.push(next(None)?);
+            controller_from.push(lease.take(None)?);
         }
         nodes.push(NodePorts {
             id: i,

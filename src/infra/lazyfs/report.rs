@@ -48,8 +48,9 @@ pub struct TornWrite {
 /// What a power cut discarded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerCutReport {
-    /// Per file (relative to the backing directory): what it lost. Files that lost nothing
-    /// are absent.
+    /// Per file (relative to the backing directory): what it lost. Every file the cut found
+    /// cached is listed, which can include one that lost nothing; the results
+    /// (`broker::storage`) leave those out.
     pub files: BTreeMap<PathBuf, FileLoss>,
     /// Sum of `bytes` over all files.
     pub total_bytes: u64,
