@@ -90,8 +90,8 @@ pub(super) fn add_general_notes(args: &BenchArgs, r: &mut BenchReport) {
             r.notes.push(format!(
                 "fire-and-forget does not flush: records still queued when it ends are purged \
                  with the producer (records not in the topic per repetition: {lost:?}); how many \
-                 get out first depends on how long closing takes (rust-rdkafka joins its \
-                 polling thread, up to 100 ms, before it purges)"
+                 get out first depends on how long closing takes (the delivery-report \
+                 thread ends within one poll step before the producer purges)"
             ));
         }
     }

@@ -20,6 +20,7 @@
 //! [`gate`]: crate::produce::gate
 //! [`payload`]: crate::produce::payload
 
+pub mod client;
 pub mod external;
 pub mod gate;
 pub mod job;

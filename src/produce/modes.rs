@@ -19,14 +19,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::client::ProducerClient;
 use super::gate::Progress;
 use super::job::{ModeError, ProduceJob, Produced, SendObserver};
-use super::payload::payload;
+use super::payload::write_payload;
 use crate::model::ledger::{Ledger, Outcome, Persistence};
 use crate::spec::{ExperimentSpec, Mode};
 
@@ -112,12 +113,11 @@ pub async fn produce(
     run.finish().await
 }
 
-/// A producer whose delivery reports go to `tx`. Transactional mode gets a
-/// `transactional.id` unique to the experiment's topic.
-fn create_producer(
-    job: &ProduceJob<'_>,
-    tx: UnboundedSender<Report>,
-) -> Result<ThreadedProducer<DeliveryContext>, ModeError> {
+type Client = ProducerClient<DeliveryContext>;
+
+/// A producer for the experiment's topic whose delivery reports go to `tx`.
+/// Transactional mode gets a `transactional.id` unique to the topic.
+fn create_producer(job: &ProduceJob<'_>, tx: UnboundedSender<Report>) -> Result<Client, ModeError> {
     let ctx = DeliveryContext {
         origin: job.origin,
         tx,
@@ -127,13 +127,12 @@ fn create_producer(
     if job.spec.mode == Mode::Transactional {
         cfg.set("transactional.id", format!("kafka-chaos-{}", job.topic));
     }
-    cfg.create_with_context(ctx)
-        .map_err(|e| ModeError::Create(e.to_string()))
+    ProducerClient::new(&cfg, ctx, job.topic).map_err(|e| ModeError::Create(e.to_string()))
 }
 
 /// Drops a producer off the async runtime: rust-rdkafka purges what it
 /// still holds, which may block briefly.
-async fn drop_producer(p: Arc<ThreadedProducer<DeliveryContext>>) -> Result<(), ModeError> {
+async fn drop_producer(p: Arc<Client>) -> Result<(), ModeError> {
     tokio::task::spawn_blocking(move || drop(p))
         .await
         .map_err(|e| ModeError::Task(e.to_string()))
@@ -169,7 +168,9 @@ struct Run<'a, 'b> {
     /// The only long-lived handle of the producer: replaced (and the old
     /// one dropped) when transactional mode starts a new one. Clones live
     /// only for the length of a blocking call.
-    producer: Arc<ThreadedProducer<DeliveryContext>>,
+    producer: Arc<Client>,
+    /// The payload of the record being sent, reused from record to record.
+    buf: Vec<u8>,
     /// For producers created anew (transactional mode, after a fatal error).
     tx: UnboundedSender<Report>,
     rx: UnboundedReceiver<Report>,
@@ -187,6 +188,7 @@ impl<'a, 'b> Run<'a, 'b> {
         Ok(Run {
             job,
             producer,
+            buf: Vec::with_capacity(job.spec.payload_bytes.max(64)),
             tx,
             rx,
             ledger: Ledger::with_capacity(job.spec.records.min(1 << 24) as usize),
@@ -230,21 +232,23 @@ impl Run<'_, '_> {
     /// Hands record `seq` to the client. A full local queue makes `send`
     /// wait (as kafka-python's `send` blocks), other errors are returned.
     async fn send(&mut self, seq: u64) -> Result<(), KafkaError> {
-        let payload = payload(self.job.topic, seq, self.job.spec.payload_bytes);
+        write_payload(
+            &mut self.buf,
+            self.job.topic,
+            seq,
+            self.job.spec.payload_bytes,
+        );
         let at = self.now();
         self.first_send.get_or_insert(at);
         self.last_send = at;
         self.ledger.record_send(seq, at);
         loop {
-            let record =
-                BaseRecord::<(), [u8], usize>::with_opaque_to(self.job.topic, seq as usize)
-                    .payload(&payload[..]);
-            match self.producer.send(record) {
+            match self.producer.send(&self.buf, seq as usize) {
                 Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(RDKafkaErrorCode::QueueFull) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => return Err(e),
+                Err(code) => return Err(KafkaError::MessageProduction(code)),
             }
         }
     }
@@ -253,7 +257,8 @@ impl Run<'_, '_> {
     /// to the fault side at a trigger point (waiting until the fault is in
     /// force).
     async fn handed_over(&mut self, observer: &mut dyn SendObserver, count: u64) {
-        observer.sent(count, self.now());
+        // The record's send time: one clock read per record, not two.
+        observer.sent(count, self.last_send);
         self.job.gate.sent(count).await;
     }
 
@@ -524,7 +529,7 @@ impl Run<'_, '_> {
     }
 
     /// Puts a new producer in place and drops the old one (its last handle).
-    async fn replace_producer(&mut self, fresh: ThreadedProducer<DeliveryContext>) {
+    async fn replace_producer(&mut self, fresh: Client) {
         let old = std::mem::replace(&mut self.producer, Arc::new(fresh));
         if let Err(e) = drop_producer(old).await {
             tracing::debug!("dropping the old producer: {e}");
@@ -534,9 +539,9 @@ impl Run<'_, '_> {
     /// `producer.flush()`: waits until every record has a result (librdkafka
     /// bounds this by `message.timeout.ms`), while callbacks keep coming.
     ///
-    /// Not rust-rdkafka's `flush()`: beside a `ThreadedProducer` it polls in
-    /// 100 ms steps while the polling thread serves the delivery reports,
-    /// so it returned 100–180 ms after the last one (BENCHMARKS.md). Here the
+    /// Not rust-rdkafka's `flush()`: beside a thread that serves the
+    /// delivery reports it polls in 100 ms steps, so it returned 100–180 ms
+    /// after the last one (BENCHMARKS.md). Here the
     /// client's queue is watched every millisecond instead: it is empty
     /// once every message's delivery report has been served (its callback
     /// run), in flight or queued alike.
