@@ -178,7 +178,9 @@ fn the_tutorials_scripts_run_unmodified_against_the_hand_driven_broker() {
         topics_line.contains("created on first use"),
         "{topics_line}"
     );
-    lines.wait_for("ready in", 60);
+    // The start may first wait for node slots that other kafka-chaos
+    // processes hold (test binaries run side by side in `make test`).
+    lines.wait_for("ready in", 600);
     lines.wait_for("commands on stdin", 10);
 
     // All four scripts at once, as four terminals would run them.

@@ -19,6 +19,7 @@ use super::storage::NodeStorage;
 use super::topology::{advertises_controllers, node_ports, Topology, MAX_NODES};
 use super::{probe, Backend, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::infra::proxy::NetworkMode;
+use crate::infra::slots::{self, NodeSlots};
 use crate::model::powercut::NodePowerCut;
 pub use crate::model::result::ReplicaEnd;
 
@@ -46,6 +47,9 @@ pub struct Broker {
     /// this process until this one is gone (down nodes included); held
     /// only to be dropped with it.
     _ports: PortLease,
+    /// This cluster's share of the machine's node slots (over all
+    /// kafka-chaos processes), given back after the nodes are gone.
+    _slots: NodeSlots,
 }
 
 impl std::fmt::Debug for Broker {
@@ -62,10 +66,20 @@ impl Broker {
         if cfg.backend == Backend::External {
             return Self::connect(cfg).await;
         }
+        // Other kafka-chaos processes on this machine may run brokers too:
+        // wait until the machine has room for these nodes.
+        let nodes = cfg.brokers.clamp(1, MAX_NODES);
+        let held = slots::acquire(
+            &slots::default_dir(),
+            nodes,
+            slots::machine_slots(),
+            slots::PATIENCE,
+        )
+        .await;
         // A picked port (never the asked `--port`) can still be taken by
         // another program between the pick and the node's bind: pick again.
         let mut attempt = 1;
-        loop {
+        let mut broker = loop {
             match Self::start_once(cfg).await {
                 Err(BrokerError::PortInUse { port })
                     if attempt < START_ATTEMPTS && Some(port) != cfg.port =>
@@ -77,9 +91,11 @@ impl Broker {
                     );
                     attempt += 1;
                 }
-                r => return r,
+                r => break r?,
             }
-        }
+        };
+        broker._slots = held;
+        Ok(broker)
     }
 
     /// One try of [`Broker::start`] on a harness-run cluster.
@@ -142,6 +158,7 @@ impl Broker {
             kafka_version,
             storage,
             _ports: lease,
+            _slots: NodeSlots::default(),
         };
         if let Err(e) = broker.wait_ready(cfg.ready_timeout).await {
             let log_tail = broker.log_tail(30).await;
@@ -180,6 +197,7 @@ impl Broker {
             external: Some(Box::new(x)),
             storage: NodeStorage::default(),
             _ports: PortLease::default(),
+            _slots: NodeSlots::default(),
         })
     }
 

@@ -25,8 +25,9 @@ pub const NODE_MEMORY: u64 = 768 * 1024 * 1024;
 /// charts of a 100,000-record experiment), in bytes.
 pub const JOB_OVERHEAD: u64 = 256 * 1024 * 1024;
 
-/// Broker nodes per core that start or recover together in time.
-pub const NODES_PER_CORE: usize = 2;
+/// Broker nodes per core that start or recover together in time (the same
+/// figure bounds every process together: [`crate::infra::slots`]).
+pub use crate::infra::slots::NODES_PER_CORE;
 
 /// Jobs for `cores` cores and `available` bytes of memory (unknown: only
 /// the cores decide) when a job runs up to `nodes` broker nodes at once.
