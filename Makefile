@@ -35,11 +35,13 @@ venv:
 run: setup
 	cargo run -- experiment all
 
-# The tests: formatting, lints, unit tests and integration tests on real Kafka.
-# Integration tests start brokers; one test at a time keeps a 2-core host calm.
-test: setup lint
-	cargo test --all-targets --no-fail-fast -- --test-threads=1
-	cargo run -- experiment all --check --profile quick
+# The tests: formatting, lints, unit tests, integration tests on real Kafka and the quick
+# matrix (`experiment all --check --profile quick`). scripts/test.sh compiles once for the lints
+# and the tests, then runs the test binaries and the matrix side by side (TEST_JOBS at a time,
+# default 2); the machine's node slots (src/infra/slots.rs) keep their brokers together within
+# what the cores serve. TEST_JOBS=1 runs them one after another.
+test: setup
+	scripts/test.sh
 
 lint:
 	cargo fmt --check
