@@ -186,7 +186,7 @@ fn an_external_producer_that_dies_before_its_fault_is_not_verified_and_fails_the
         .arg("--results")
         .arg(&results)
         .current_dir(common::root())
-        .timeout(Duration::from_secs(600))
+        .timeout(Duration::from_secs(1200))
         .output()
         .expect("harness runs");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -285,7 +285,7 @@ command = ["sh", "-c", "echo quiet >&2"]
         .arg("--results")
         .arg(&results)
         .current_dir(common::root())
-        .timeout(Duration::from_secs(600))
+        .timeout(Duration::from_secs(1200))
         .output()
         .expect("harness runs");
     let text = format!(

@@ -10,9 +10,15 @@
 //! the file closes, so a crashed or killed process never leaves one taken.
 //!
 //! Slots are taken all at once or not at all, so no process holds part of
-//! what it waits for. A process that already holds slots and asks for more
-//! could still wait on another that does the same; the wait is therefore
-//! bounded, after which the node starts anyway (with a warning).
+//! what it waits for. A start that has to wait first takes the pool's
+//! `gate` (another lock file) and keeps it while it waits: everyone else's
+//! next start queues behind it, so a run that gives back its slots and asks
+//! again at once cannot take them from under a start that waited for them
+//! (measured: without the gate, a test binary's 3-node start waited
+//! minutes beside a matrix whose jobs kept re-taking their slots). A
+//! process that already holds slots and asks for more could still wait on
+//! another that does the same; every wait is therefore bounded, after
+//! which the node starts anyway (with a warning).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -74,8 +80,23 @@ pub async fn acquire(dir: &Path, nodes: usize, total: usize, patience: Duration)
     }
     let started = Instant::now();
     let mut said = false;
+    // Held while this start waits (see the module's doc); released when
+    // it returns.
+    let mut gate: Option<File> = None;
     loop {
-        match try_take(dir, want, total) {
+        let turn = match &gate {
+            Some(_) => Ok(true),
+            None => take_gate(dir).map(|g| {
+                gate = g;
+                gate.is_some()
+            }),
+        };
+        let tried = match turn {
+            Ok(true) => try_take(dir, want, total),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match tried {
             Ok(Some(slots)) => {
                 if said {
                     tracing::info!(
@@ -101,7 +122,8 @@ pub async fn acquire(dir: &Path, nodes: usize, total: usize, patience: Duration)
             );
             return NodeSlots::default();
         }
-        if !said {
+        // A moment's wait is another start of this run taking its turn.
+        if !said && started.elapsed() >= Duration::from_secs(2) {
             tracing::info!(
                 "waiting for {want} of the machine's {total} node slots (other kafka-chaos \
                  processes run brokers)"
@@ -110,6 +132,17 @@ pub async fn acquire(dir: &Path, nodes: usize, total: usize, patience: Duration)
         }
         tokio::time::sleep(STEP).await;
     }
+}
+
+/// The pool's gate, if no other start holds it.
+fn take_gate(dir: &Path) -> std::io::Result<Option<File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("gate"))?;
+    Ok(try_lock(&file)?.then_some(file))
 }
 
 /// One try: `want` slots, or none (and nothing held) if fewer are free.
@@ -174,6 +207,28 @@ mod tests {
         let none = acquire(dir.path(), 1, 4, Duration::from_millis(50)).await;
         assert_eq!(none.count(), 0, "went on without");
         assert_eq!(acquire(dir.path(), 3, 0, PATIENCE).await.count(), 0, "off");
+    }
+
+    #[tokio::test]
+    async fn a_start_that_waits_keeps_the_gate_so_a_returning_holder_queues_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = acquire(dir.path(), 2, 2, Duration::ZERO).await;
+        let path = dir.path().to_path_buf();
+        let waiter =
+            tokio::spawn(async move { acquire(&path, 2, 2, Duration::from_secs(30)).await });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The holder gives its slots back and asks again at once: the
+        // waiter holds the gate, so the slots are not taken from under it.
+        drop(held);
+        assert!(
+            take_gate(dir.path()).unwrap().is_none(),
+            "the waiter has the gate"
+        );
+        assert_eq!(waiter.await.unwrap().count(), 2, "the waiter got them");
+        assert!(
+            take_gate(dir.path()).unwrap().is_some(),
+            "and gave the gate back"
+        );
     }
 
     #[tokio::test]
