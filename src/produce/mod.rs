@@ -26,6 +26,7 @@ pub mod gate;
 pub mod job;
 pub mod modes;
 pub mod payload;
+pub mod reports;
 
 use crate::spec::Mode;
 

@@ -22,21 +22,19 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::client::ProducerClient;
 use super::gate::Progress;
 use super::job::{ModeError, ProduceJob, Produced, SendObserver};
 use super::payload::write_payload;
+use super::reports::{Report, Reports};
 use crate::model::ledger::{Ledger, Outcome, Persistence};
 use crate::spec::{ExperimentSpec, Mode};
-
-type Report = (u64, Outcome);
 
 /// Turns delivery reports into ledger outcomes, on librdkafka's thread.
 struct DeliveryContext {
     origin: Instant,
-    tx: UnboundedSender<Report>,
+    reports: Arc<Reports>,
     /// The fault gate's counters: a success counts as acknowledged at once.
     progress: Arc<Progress>,
 }
@@ -63,9 +61,9 @@ impl ProducerContext for DeliveryContext {
                 at,
             },
         };
-        // The receiver is gone once the application ended: then nobody
-        // listens, which is the point.
-        let _ = self.tx.send((seq as u64, outcome));
+        // Dropped once the application ended: then nobody listens, which
+        // is the point.
+        self.reports.push((seq as u64, outcome));
     }
 }
 
@@ -115,12 +113,13 @@ pub async fn produce(
 
 type Client = ProducerClient<DeliveryContext>;
 
-/// A producer for the experiment's topic whose delivery reports go to `tx`.
-/// Transactional mode gets a `transactional.id` unique to the topic.
-fn create_producer(job: &ProduceJob<'_>, tx: UnboundedSender<Report>) -> Result<Client, ModeError> {
+/// A producer for the experiment's topic whose delivery reports go to
+/// `reports`. Transactional mode gets a `transactional.id` unique to the
+/// topic.
+fn create_producer(job: &ProduceJob<'_>, reports: Arc<Reports>) -> Result<Client, ModeError> {
     let ctx = DeliveryContext {
         origin: job.origin,
-        tx,
+        reports,
         progress: job.gate.progress().clone(),
     };
     let mut cfg = client_config(job.spec, job.bootstrap);
@@ -171,9 +170,14 @@ struct Run<'a, 'b> {
     producer: Arc<Client>,
     /// The payload of the record being sent, reused from record to record.
     buf: Vec<u8>,
-    /// For producers created anew (transactional mode, after a fatal error).
-    tx: UnboundedSender<Report>,
-    rx: UnboundedReceiver<Report>,
+    /// Where the delivery reports arrive, shared with every producer the
+    /// run creates (transactional mode makes new ones after fatal errors).
+    reports: Arc<Reports>,
+    /// Reports taken from `reports` and not yet handled (sync mode reads
+    /// them one at a time; the others take all).
+    inbox: std::collections::VecDeque<Report>,
+    /// The buffer `reports` hands its batches over in, reused.
+    batch: Vec<Report>,
     ledger: Ledger,
     late: u64,
     first_send: Option<f64>,
@@ -183,14 +187,15 @@ struct Run<'a, 'b> {
 impl<'a, 'b> Run<'a, 'b> {
     /// The application starts: its producer, and an empty ledger.
     fn start(job: &'a ProduceJob<'b>) -> Result<Self, ModeError> {
-        let (tx, rx) = unbounded_channel();
-        let producer = Arc::new(create_producer(job, tx.clone())?);
+        let reports = Arc::new(Reports::default());
+        let producer = Arc::new(create_producer(job, Arc::clone(&reports))?);
         Ok(Run {
             job,
             producer,
             buf: Vec::with_capacity(job.spec.payload_bytes.max(64)),
-            tx,
-            rx,
+            reports,
+            inbox: std::collections::VecDeque::new(),
+            batch: Vec::new(),
             ledger: Ledger::with_capacity(job.spec.records.min(1 << 24) as usize),
             late: 0,
             first_send: None,
@@ -204,14 +209,14 @@ impl<'a, 'b> Run<'a, 'b> {
         let Run {
             job,
             producer,
-            rx,
+            reports,
             ledger,
             late,
             first_send,
             last_send,
             ..
         } = self;
-        drop(rx);
+        reports.close();
         drop_producer(producer).await?;
         Ok(Produced {
             ledger,
@@ -276,8 +281,38 @@ impl Run<'_, '_> {
 
     /// Records every report that has already arrived.
     fn drain(&mut self) {
-        while let Ok((seq, outcome)) = self.rx.try_recv() {
+        while let Some((seq, outcome)) = self.inbox.pop_front() {
             self.ledger.record_outcome(seq, outcome);
+        }
+        self.reports.take(&mut self.batch);
+        for (seq, outcome) in self.batch.drain(..) {
+            self.ledger.record_outcome(seq, outcome);
+        }
+    }
+
+    /// Every report that has arrived and is not handled yet, in order.
+    fn take_all(&mut self) -> Vec<Report> {
+        self.reports.take(&mut self.batch);
+        let mut all: Vec<Report> = self.inbox.drain(..).collect();
+        all.append(&mut self.batch);
+        all
+    }
+
+    /// The next report, waiting for it until `deadline`; `None` when none
+    /// arrived by then.
+    async fn next_report(&mut self, deadline: tokio::time::Instant) -> Option<Report> {
+        loop {
+            if let Some(r) = self.inbox.pop_front() {
+                return Some(r);
+            }
+            self.reports.take(&mut self.batch);
+            if !self.batch.is_empty() {
+                self.inbox.extend(self.batch.drain(..));
+                continue;
+            }
+            tokio::time::timeout_at(deadline, self.reports.wait())
+                .await
+                .ok()?;
         }
     }
 
@@ -308,17 +343,16 @@ impl Run<'_, '_> {
             }
             let deadline = tokio::time::Instant::now() + timeout;
             let ok = loop {
-                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                    Ok(Some((s, outcome))) if s == seq => {
+                match self.next_report(deadline).await {
+                    Some((s, outcome)) if s == seq => {
                         let ok = matches!(outcome, Outcome::Acked { .. });
                         self.ledger.record_outcome(seq, outcome);
                         break ok;
                     }
                     // A result for an earlier record whose get() already
                     // timed out: the script no longer listens for it.
-                    Ok(Some(_)) => self.late += 1,
-                    Ok(None) => break false,
-                    Err(_) => {
+                    Some(_) => self.late += 1,
+                    None => {
                         let at = self.now();
                         self.ledger.record_outcome(
                             seq,
@@ -342,9 +376,7 @@ impl Run<'_, '_> {
         // producer.flush(); producer.close(): whatever is still in flight
         // resolves, but the script no longer looks at it.
         self.flush().await;
-        while self.rx.try_recv().is_ok() {
-            self.late += 1;
-        }
+        self.late += self.take_all().len() as u64;
     }
 
     async fn asynchronous(&mut self, observer: &mut dyn SendObserver) {
@@ -410,10 +442,8 @@ impl Run<'_, '_> {
             // The delivery reports of the batch have arrived by now (commit
             // flushes); they decide partition and offset, the commit decides
             // the outcome.
-            let mut reports = std::collections::HashMap::new();
-            while let Ok((s, o)) = self.rx.try_recv() {
-                reports.insert(s, o);
-            }
+            let reports: std::collections::HashMap<u64, Outcome> =
+                self.take_all().into_iter().collect();
             match result {
                 Ok(()) => {
                     let at = self.now();
@@ -523,7 +553,8 @@ impl Run<'_, '_> {
     }
 
     async fn recreate(&mut self, timeout: Duration) -> Result<(), String> {
-        let fresh = create_producer(self.job, self.tx.clone()).map_err(|e| e.to_string())?;
+        let fresh =
+            create_producer(self.job, Arc::clone(&self.reports)).map_err(|e| e.to_string())?;
         self.replace_producer(fresh).await;
         self.init_transactions(timeout).await
     }
@@ -601,6 +632,51 @@ mod tests {
         }
     }
 
+    /// librdkafka's mock cluster (no Kafka; an engine test): every mode
+    /// that reads delivery reports records one outcome per record, all
+    /// acked, through the report box.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_mode_records_every_report_on_a_mock_cluster() {
+        for (mode, records, extra) in [
+            ("async", 2000, ""),
+            ("sync", 50, ""),
+            ("transactional", 40, "transaction_size = 10\n"),
+        ] {
+            let text = format!(
+                "description = \"t\"\nmode = \"{mode}\"\nrecords = {records}\n\
+                 pause = \"0ms\"\n{extra}\
+                 [client]\n\"test.mock.num.brokers\" = \"1\"\n"
+            );
+            let spec =
+                ExperimentSpec::parse("t", Path::new("experiments/t.toml"), &text, Profile::Full)
+                    .unwrap();
+            let gate = FaultGate::open();
+            let job = ProduceJob {
+                spec: &spec,
+                bootstrap: "127.0.0.1:9",
+                topic: "t",
+                origin: Instant::now(),
+                gate: &gate,
+            };
+            let mut seen = 0;
+            let mut observer = |count: u64, _at: f64| seen = count;
+            let produced =
+                tokio::time::timeout(Duration::from_secs(60), produce(job, &mut observer))
+                    .await
+                    .expect("ends")
+                    .unwrap();
+            assert_eq!(seen, records, "{mode}");
+            let ledger = &produced.ledger;
+            assert_eq!(ledger.len() as u64, records, "{mode}");
+            assert_eq!(
+                ledger.count(crate::model::ledger::Told::Acked) as u64,
+                records,
+                "{mode}: every record acked"
+            );
+            assert_eq!(produced.late_reports, 0, "{mode}");
+        }
+    }
+
     #[tokio::test]
     async fn a_replaced_producer_has_no_handle_left() {
         let spec = ExperimentSpec::parse(
@@ -620,7 +696,7 @@ mod tests {
         };
         let mut run = Run::start(&job).unwrap();
         let first = Arc::downgrade(&run.producer);
-        let fresh = create_producer(&job, run.tx.clone()).unwrap();
+        let fresh = create_producer(&job, Arc::clone(&run.reports)).unwrap();
         run.replace_producer(fresh).await;
         assert!(
             first.upgrade().is_none(),
