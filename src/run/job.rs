@@ -3,22 +3,22 @@
 //! ports, its own JVMs or containers — and tells the runner what happens
 //! through [`Msg`]s. A job keeps its broker for the next run of the same
 //! shape (brokers, properties), checking between runs that every node
-//! answers, and starts a broker of another shape when the next run needs
-//! one; it prefers the queue's first run of its current shape. It removes
-//! its broker when the queue is empty, on error, and when the run stops.
+//! answers. When no run of that shape is left it removes the broker, gives
+//! its node slots back, and takes a run that fits in the free slots
+//! ([`super::queue`]). It removes its broker when the queue is empty, on
+//! error, and when the run stops.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::events::{Progress, ProgressSink};
 use super::experiment::run_experiment;
+use super::queue::{RunQueue, Slots};
 use super::units::Unit;
-use crate::broker::{Backend, Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
+use crate::broker::{Broker, BrokerConfig, BrokerError, BrokerInfo, BrokerState};
 use crate::infra::proxy::NetworkMode;
 use crate::model::result::ExperimentResult;
 use crate::spec::ExperimentSpec;
@@ -71,33 +71,19 @@ pub(super) struct JobContext {
     /// The run's broker configuration (shapes come from the specs).
     pub base: BrokerConfig,
     pub units: Arc<Vec<Unit>>,
-    /// Indices into `units` not taken yet, in order.
-    pub queue: Arc<Mutex<VecDeque<usize>>>,
+    /// The runs not taken yet, and the node slots over all jobs
+    /// ([`super::capacity::node_slots`]); a job holds as many as its
+    /// cluster has nodes while it keeps it.
+    pub queue: Arc<RunQueue>,
     pub tx: UnboundedSender<Msg>,
     /// Fires on Ctrl+C, or when the run cannot go on.
     pub stop: CancellationToken,
-    /// Broker nodes that may run at once over all jobs
-    /// ([`super::capacity::node_slots`]); a job holds as many as its
-    /// cluster has nodes while it keeps it.
-    pub slots: Arc<Semaphore>,
-    pub slot_count: usize,
 }
 
 impl JobContext {
     fn send(&self, msg: Msg) {
         // The runner outlives its jobs; a closed channel means it is gone.
         let _ = self.tx.send(msg);
-    }
-
-    /// The next run: the first in the queue of `current`'s shape, else
-    /// the first.
-    fn take(&self, current: Option<&BrokerConfig>) -> Option<usize> {
-        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let same = current.and_then(|cfg| {
-            q.iter()
-                .position(|&i| same_shape(cfg, &config_for(&self.base, &self.units[i].spec)))
-        });
-        q.remove(same.unwrap_or(0))
     }
 }
 
@@ -106,18 +92,32 @@ impl JobContext {
 pub(super) async fn job(ctx: JobContext) {
     let mut current: Option<(Broker, BrokerConfig)> = None;
     // The node slots of `current`'s cluster (none without one).
-    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut held: Option<Slots> = None;
     while !ctx.stop.is_cancelled() {
-        let Some(u) = ctx.take(current.as_ref().map(|(_, c)| c)) else {
-            break;
+        let same = current.as_ref().and_then(|(_, c)| ctx.queue.take_same(c));
+        let reuse = same.is_some();
+        let u = match same {
+            Some(u) => u,
+            None => {
+                // No run of this shape is left: the cluster and its slots
+                // go back before waiting for a run that fits.
+                if let Some((old, _)) = current.take() {
+                    old.remove().await;
+                }
+                drop(held.take());
+                match ctx.queue.take_fitting(&ctx.stop).await {
+                    Some((u, slots)) => {
+                        held = Some(slots);
+                        u
+                    }
+                    None => break,
+                }
+            }
         };
         let unit = &ctx.units[u];
         let taken = Instant::now();
         let wanted = config_for(&ctx.base, &unit.spec);
         let mut broker_start = 0.0;
-        let reuse = current
-            .as_ref()
-            .is_some_and(|(_, c)| same_shape(c, &wanted));
         if reuse {
             if let Some((broker, cfg)) = current.as_mut() {
                 if let Err(e) = ensure_healthy(broker, cfg, &ctx.stop).await {
@@ -136,29 +136,8 @@ pub(super) async fn job(ctx: JobContext) {
                 }
             }
         } else {
-            // A run of another shape gets a broker of its own; runs of the
-            // same shape share one.
-            if let Some((old, _)) = current.take() {
-                old.remove().await;
-            }
-            // Give back the old cluster's slots, then wait for the new
-            // one's: never hold some while waiting for more.
-            drop(held.take());
-            let need = super::capacity::slots_for(wanted.brokers, ctx.slot_count);
-            let permit = tokio::select! {
-                p = Arc::clone(&ctx.slots).acquire_many_owned(need as u32) => p.ok(),
-                _ = ctx.stop.cancelled() => None,
-            };
-            let Some(permit) = permit else {
-                ctx.send(Msg::Failed {
-                    job: ctx.job,
-                    unit: u,
-                    error: "interrupted".into(),
-                });
-                break;
-            };
-            held = Some(permit);
-            // Time spent waiting for slots is not the broker's start.
+            // A run of another shape gets a broker of its own (its slots
+            // are held); runs of the same shape share one.
             let begun = Instant::now();
             ctx.send(Msg::BrokerStarting {
                 job: ctx.job,
@@ -291,19 +270,6 @@ pub fn config_for(base: &BrokerConfig, spec: &ExperimentSpec) -> BrokerConfig {
     c.storage = spec.storage;
     c.features = spec.features.clone();
     c
-}
-
-/// Whether two configurations start the same cluster (a cluster the
-/// harness does not run is the same for every spec).
-pub(super) fn same_shape(a: &BrokerConfig, b: &BrokerConfig) -> bool {
-    if a.backend == Backend::External && b.backend == Backend::External {
-        return true;
-    }
-    a.brokers == b.brokers
-        && a.properties == b.properties
-        && a.data_dirs == b.data_dirs
-        && a.storage == b.storage
-        && a.features == b.features
 }
 
 /// Between experiments: every node must be running and answering; if one is

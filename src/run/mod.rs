@@ -20,11 +20,11 @@ pub mod events;
 pub mod experiment;
 pub mod faults;
 pub mod job;
+mod queue;
 pub mod units;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -145,14 +145,16 @@ pub async fn run(
     });
 
     let stop = cancel.child_token();
-    let queue = Arc::new(Mutex::new((0..units.len()).collect::<VecDeque<_>>()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let slot_count = if opts.node_slots == 0 {
         tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize)
     } else {
         opts.node_slots
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(slot_count));
+    let queue = Arc::new(queue::RunQueue::new(
+        units.iter().map(|u| config_for(&base, &u.spec)).collect(),
+        slot_count,
+    ));
     let handles: Vec<_> = (0..jobs)
         .map(|job| {
             tokio::spawn(job::job(JobContext {
@@ -163,8 +165,6 @@ pub async fn run(
                 queue: Arc::clone(&queue),
                 tx: tx.clone(),
                 stop: stop.clone(),
-                slots: Arc::clone(&slots),
-                slot_count,
             }))
         })
         .collect();
