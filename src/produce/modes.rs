@@ -27,7 +27,7 @@ use super::client::ProducerClient;
 use super::gate::Progress;
 use super::job::{ModeError, ProduceJob, Produced, SendObserver};
 use super::payload::write_payload;
-use super::reports::{Report, Reports};
+use super::reports::{Inbox, Reports};
 use crate::model::ledger::{Ledger, Outcome, Persistence};
 use crate::spec::{ExperimentSpec, Mode};
 
@@ -176,12 +176,7 @@ struct Run<'a, 'b> {
     buf: Vec<u8>,
     /// Where the delivery reports arrive, shared with every producer the
     /// run creates (transactional mode makes new ones after fatal errors).
-    reports: Arc<Reports>,
-    /// Reports taken from `reports` and not yet handled (sync mode reads
-    /// them one at a time; the others take all).
-    inbox: std::collections::VecDeque<Report>,
-    /// The buffer `reports` hands its batches over in, reused.
-    batch: Vec<Report>,
+    inbox: Inbox,
     ledger: Ledger,
     late: u64,
     first_send: Option<f64>,
@@ -197,9 +192,7 @@ impl<'a, 'b> Run<'a, 'b> {
             job,
             producer,
             buf: Vec::with_capacity(job.spec.payload_bytes.max(64)),
-            reports,
-            inbox: std::collections::VecDeque::new(),
-            batch: Vec::new(),
+            inbox: Inbox::new(reports),
             ledger: Ledger::with_capacity(job.spec.records.min(1 << 24) as usize),
             late: 0,
             first_send: None,
@@ -213,14 +206,14 @@ impl<'a, 'b> Run<'a, 'b> {
         let Run {
             job,
             producer,
-            reports,
+            inbox,
             ledger,
             late,
             first_send,
             last_send,
             ..
         } = self;
-        reports.close();
+        inbox.close();
         drop_producer(producer).await?;
         Ok(Produced {
             ledger,
@@ -285,38 +278,8 @@ impl Run<'_, '_> {
 
     /// Records every report that has already arrived.
     fn drain(&mut self) {
-        while let Some((seq, outcome)) = self.inbox.pop_front() {
+        for (seq, outcome) in self.inbox.take_all() {
             self.ledger.record_outcome(seq, outcome);
-        }
-        self.reports.take(&mut self.batch);
-        for (seq, outcome) in self.batch.drain(..) {
-            self.ledger.record_outcome(seq, outcome);
-        }
-    }
-
-    /// Every report that has arrived and is not handled yet, in order.
-    fn take_all(&mut self) -> Vec<Report> {
-        self.reports.take(&mut self.batch);
-        let mut all: Vec<Report> = self.inbox.drain(..).collect();
-        all.append(&mut self.batch);
-        all
-    }
-
-    /// The next report, waiting for it until `deadline`; `None` when none
-    /// arrived by then.
-    async fn next_report(&mut self, deadline: tokio::time::Instant) -> Option<Report> {
-        loop {
-            if let Some(r) = self.inbox.pop_front() {
-                return Some(r);
-            }
-            self.reports.take(&mut self.batch);
-            if !self.batch.is_empty() {
-                self.inbox.extend(self.batch.drain(..));
-                continue;
-            }
-            tokio::time::timeout_at(deadline, self.reports.wait())
-                .await
-                .ok()?;
         }
     }
 
@@ -347,7 +310,7 @@ impl Run<'_, '_> {
             }
             let deadline = tokio::time::Instant::now() + timeout;
             let ok = loop {
-                match self.next_report(deadline).await {
+                match self.inbox.next(deadline).await {
                     Some((s, outcome)) if s == seq => {
                         let ok = matches!(outcome, Outcome::Acked { .. });
                         self.ledger.record_outcome(seq, outcome);
@@ -380,7 +343,7 @@ impl Run<'_, '_> {
         // producer.flush(); producer.close(): whatever is still in flight
         // resolves, but the script no longer looks at it.
         self.flush().await;
-        self.late += self.take_all().len() as u64;
+        self.late += self.inbox.take_all().len() as u64;
     }
 
     async fn asynchronous(&mut self, observer: &mut dyn SendObserver) {
@@ -454,7 +417,7 @@ impl Run<'_, '_> {
             // flushes); they decide partition and offset, the commit decides
             // the outcome.
             let reports: std::collections::HashMap<u64, Outcome> =
-                self.take_all().into_iter().collect();
+                self.inbox.take_all().into_iter().collect();
             match result {
                 Ok(()) => {
                     let at = self.now();
@@ -564,8 +527,7 @@ impl Run<'_, '_> {
     }
 
     async fn recreate(&mut self, timeout: Duration) -> Result<(), String> {
-        let fresh =
-            create_producer(self.job, Arc::clone(&self.reports)).map_err(|e| e.to_string())?;
+        let fresh = create_producer(self.job, self.inbox.reports()).map_err(|e| e.to_string())?;
         self.replace_producer(fresh).await;
         self.init_transactions(timeout).await
     }
@@ -707,7 +669,7 @@ mod tests {
         };
         let mut run = Run::start(&job).unwrap();
         let first = Arc::downgrade(&run.producer);
-        let fresh = create_producer(&job, Arc::clone(&run.reports)).unwrap();
+        let fresh = create_producer(&job, run.inbox.reports()).unwrap();
         run.replace_producer(fresh).await;
         assert!(
             first.upgrade().is_none(),

@@ -7,8 +7,9 @@
 //! onto a `Vec` under an uncontended lock and one atomic store of a wake-up,
 //! and the application takes everything that arrived in one swap.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
@@ -72,9 +73,63 @@ impl Reports {
     }
 }
 
+/// The application's side of [`Reports`]: what it took and has not
+/// handled yet (sync mode reads reports one at a time, the others take
+/// all), and the buffer batches come over in.
+pub struct Inbox {
+    reports: Arc<Reports>,
+    pending: VecDeque<Report>,
+    batch: Vec<Report>,
+}
+
+impl Inbox {
+    pub fn new(reports: Arc<Reports>) -> Self {
+        Inbox {
+            reports,
+            pending: VecDeque::new(),
+            batch: Vec::new(),
+        }
+    }
+
+    /// The box, for a new producer of the same application.
+    pub fn reports(&self) -> Arc<Reports> {
+        Arc::clone(&self.reports)
+    }
+
+    /// Every report that has arrived and is not handled yet, in order.
+    pub fn take_all(&mut self) -> Vec<Report> {
+        self.reports.take(&mut self.batch);
+        let mut all: Vec<Report> = self.pending.drain(..).collect();
+        all.append(&mut self.batch);
+        all
+    }
+
+    /// The next report, waiting for it until `deadline`; `None` when none
+    /// arrived by then.
+    pub async fn next(&mut self, deadline: tokio::time::Instant) -> Option<Report> {
+        loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Some(r);
+            }
+            self.reports.take(&mut self.batch);
+            if !self.batch.is_empty() {
+                self.pending.extend(self.batch.drain(..));
+                continue;
+            }
+            tokio::time::timeout_at(deadline, self.reports.wait())
+                .await
+                .ok()?;
+        }
+    }
+
+    /// The application ended: see [`Reports::close`].
+    pub fn close(&self) {
+        self.reports.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
