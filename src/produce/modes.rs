@@ -605,6 +605,18 @@ mod tests {
         }
     }
 
+    /// A job for topic `t`; its bootstrap address is never dialled (the
+    /// mock cluster's settings win, or nothing is sent).
+    fn job_on<'a>(spec: &'a ExperimentSpec, gate: &'a FaultGate) -> ProduceJob<'a> {
+        ProduceJob {
+            spec,
+            bootstrap: "127.0.0.1:9",
+            topic: "t",
+            origin: Instant::now(),
+            gate,
+        }
+    }
+
     /// librdkafka's mock cluster (no Kafka; an engine test): every mode
     /// that reads delivery reports records one outcome per record, all
     /// acked, through the report box.
@@ -624,13 +636,7 @@ mod tests {
                 ExperimentSpec::parse("t", Path::new("experiments/t.toml"), &text, Profile::Full)
                     .unwrap();
             let gate = FaultGate::open();
-            let job = ProduceJob {
-                spec: &spec,
-                bootstrap: "127.0.0.1:9",
-                topic: "t",
-                origin: Instant::now(),
-                gate: &gate,
-            };
+            let job = job_on(&spec, &gate);
             let mut seen = 0;
             let mut observer = |count: u64, _at: f64| seen = count;
             let produced =
@@ -660,13 +666,7 @@ mod tests {
         )
         .unwrap();
         let gate = FaultGate::open();
-        let job = ProduceJob {
-            spec: &spec,
-            bootstrap: "127.0.0.1:9",
-            topic: "t",
-            origin: Instant::now(),
-            gate: &gate,
-        };
+        let job = job_on(&spec, &gate);
         let mut run = Run::start(&job).unwrap();
         let first = Arc::downgrade(&run.producer);
         let fresh = create_producer(&job, run.inbox.reports()).unwrap();
