@@ -25,6 +25,7 @@ use std::time::Duration;
 use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::util::Timeout;
+use tokio::time::Instant;
 
 use super::probe::{self, Probe};
 use super::wire::PartitionState;
@@ -225,17 +226,51 @@ impl External {
             .operation_timeout(Some(Timeout::After(Duration::from_secs(30))))
             .request_timeout(Some(Timeout::After(Duration::from_secs(30))));
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let mut deleted = Vec::new();
         match admin.delete_topics(&names, &opts).await {
             Ok(results) => {
                 for r in results {
                     match r {
-                        Ok(t) => tracing::debug!("deleted topic {t}"),
+                        Ok(t) => deleted.push(t),
                         Err((t, code)) => tracing::warn!("cannot delete topic {t}: {code}"),
                     }
                 }
             }
             Err(e) => tracing::warn!("cannot delete topics {topics:?}: {e}"),
         }
+        self.wait_gone(&deleted, Duration::from_secs(15)).await;
+    }
+
+    /// Waits until the metadata lists none of `topics`: a deletion the
+    /// controller accepted reaches the brokers a little later, and whoever
+    /// lists the topics right after the run should not see them (logged,
+    /// never an error, if they are still listed after `timeout`).
+    async fn wait_gone(&self, topics: &[String], timeout: Duration) {
+        if topics.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut listed: Vec<String> = topics.to_vec();
+        while Instant::now() < deadline {
+            if let Ok(md) = metadata_async(&self.bootstrap, None).await {
+                listed = md
+                    .topics()
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .filter(|t| topics.contains(t))
+                    .collect();
+                if listed.is_empty() {
+                    tracing::debug!("deleted topics {}", topics.join(", "));
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tracing::warn!(
+            "topics still listed {} s after their deletion: {}",
+            timeout.as_secs(),
+            listed.join(", ")
+        );
     }
 
     /// Every partition of `topic` from librdkafka's metadata: leader,
