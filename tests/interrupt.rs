@@ -151,6 +151,14 @@ fn interrupted_or_killed_power_loss_storage_stays_mounted_nowhere() {
 fn sigkill_leaves_no_process_broker() {
     let (mut child, pid) = start_broker(&["--backend", "process"]);
     let pid: u32 = pid.parse().expect("pid");
+    // The JVM's last argument: server.properties in the node's work folder.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the JVM's command line");
+    let props = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .rfind(|a| a.ends_with("server.properties"))
+        .map(std::path::PathBuf::from)
+        .expect("server.properties on the command line");
+    let work = props.parent().expect("work folder").to_path_buf();
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     let _ = child.wait();
     // The kernel sends the broker the parent-death signal.
@@ -158,6 +166,23 @@ fn sigkill_leaves_no_process_broker() {
         "the orphaned broker JVM is gone",
         Duration::from_secs(15),
         || !common::alive(pid),
+    );
+    assert!(
+        work.is_dir(),
+        "a SIGKILLed harness cannot delete {}",
+        work.display()
+    );
+    let out = Command::new(common::bin())
+        .arg("cleanup")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!work.exists(), "cleanup deleted {}", work.display());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&*work.to_string_lossy()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }
 

@@ -62,15 +62,18 @@ pub fn pidfile_path(run_label: &str, port: u16) -> PathBuf {
     pid_dir().join(format!("{run_label}-{port}.pid"))
 }
 
-/// Records a process broker: `<broker pid> <owner pid> <owner start>`.
-pub fn write_pidfile(path: &Path, broker_pid: u32) {
+/// Records a process broker: `<broker pid> <owner pid> <owner start>`,
+/// and on a second line its work folder (data and log), which a harness
+/// killed with SIGKILL cannot delete.
+pub fn write_pidfile(path: &Path, broker_pid: u32, work: &Path) {
     let owner = std::process::id();
     let start = process_start_time(owner).unwrap_or(0);
     if let Err(e) = crate::infra::cache::private_dir("pids") {
         tracing::warn!("cannot create the pidfile folder: {e}");
         return;
     }
-    if let Err(e) = std::fs::write(path, format!("{broker_pid} {owner} {start}\n")) {
+    let text = format!("{broker_pid} {owner} {start}\n{}\n", work.display());
+    if let Err(e) = std::fs::write(path, text) {
         tracing::warn!(path = %path.display(), "cannot write pidfile: {e}");
     }
 }
@@ -81,19 +84,31 @@ fn is_kafka_process(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Kills process brokers whose owner is gone (or all, with `all`).
-/// Returns how many were killed.
-pub fn reap_processes(all: bool) -> usize {
+/// What [`reap_processes`] did.
+#[derive(Debug, Default)]
+pub struct Reaped {
+    /// Broker processes killed.
+    pub killed: usize,
+    /// Work folders (data and log) of those brokers deleted.
+    pub folders: Vec<PathBuf>,
+}
+
+/// Kills process brokers whose owner is gone (or all, with `all`), and
+/// deletes their work folders.
+pub fn reap_processes(all: bool) -> Reaped {
+    let mut reaped = Reaped::default();
     let Ok(entries) = std::fs::read_dir(pid_dir()) else {
-        return 0;
+        return reaped;
     };
-    let mut n = 0;
     for e in entries.flatten() {
         let path = e.path();
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        let f: Vec<u64> = text
+        let mut lines = text.lines();
+        let f: Vec<u64> = lines
+            .next()
+            .unwrap_or_default()
             .split_whitespace()
             .filter_map(|x| x.parse().ok())
             .collect();
@@ -106,13 +121,33 @@ pub fn reap_processes(all: bool) -> usize {
             if is_kafka_process(broker as u32) {
                 let _ = kill(Pid::from_raw(broker as i32), Signal::SIGCONT);
                 if kill(Pid::from_raw(broker as i32), Signal::SIGKILL).is_ok() {
-                    n += 1;
+                    reaped.killed += 1;
+                }
+            }
+            if let Some(work) = lines
+                .next()
+                .map(PathBuf::from)
+                .filter(|w| is_work_folder(w))
+            {
+                match std::fs::remove_dir_all(&work) {
+                    Ok(()) => reaped.folders.push(work),
+                    Err(e) => tracing::warn!("cannot delete {}: {e}", work.display()),
                 }
             }
             let _ = std::fs::remove_file(&path);
         }
     }
-    n
+    reaped
+}
+
+/// Only a folder the process backend creates (`kafka-chaos-…-node<N>-…`)
+/// is deleted on a pidfile's word.
+fn is_work_folder(path: &Path) -> bool {
+    path.is_dir()
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("kafka-chaos-") && n.contains("-node"))
 }
 
 /// Removes containers of the harness whose owner is gone (or all, with
@@ -202,7 +237,32 @@ mod tests {
         let path = pid_dir().join(format!("test-{}.pid", std::process::id()));
         assert_eq!(crate::infra::cache::private_dir("pids").unwrap(), pid_dir());
         std::fs::write(&path, format!("{} 4294967290 1\n", std::process::id())).unwrap();
-        reap_processes(false);
+        assert_eq!(reap_processes(false).killed, 0);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_orphans_work_folder_is_deleted_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("kafka-chaos-test-node1-x");
+        let other = tmp.path().join("someone-elses");
+        for d in [&work, &other] {
+            std::fs::create_dir_all(d.join("data")).unwrap();
+        }
+        crate::infra::cache::private_dir("pids").unwrap();
+        let me = std::process::id();
+        let orphan = pid_dir().join(format!("test-work-{me}.pid"));
+        std::fs::write(&orphan, format!("{me} 4294967290 1\n{}\n", work.display())).unwrap();
+        let stranger = pid_dir().join(format!("test-other-{me}.pid"));
+        std::fs::write(
+            &stranger,
+            format!("{me} 4294967290 1\n{}\n", other.display()),
+        )
+        .unwrap();
+        // (Another harness starting beside this test may reap them first.)
+        reap_processes(false);
+        assert!(!work.exists(), "the orphan's work folder is deleted");
+        assert!(other.exists(), "not a broker work folder: kept");
+        assert!(!orphan.exists() && !stranger.exists());
     }
 }

@@ -76,8 +76,18 @@ pub struct KafkaHome {
 }
 
 impl KafkaHome {
-    /// The asked home (or the set-up's jars for the version), checked.
+    /// The asked home (or the set-up's jars for the version), checked;
+    /// first removes what brokers of killed runs left (their JVMs die with
+    /// the harness, their work folders stay until reaped).
     pub fn resolve(cfg: &BrokerConfig) -> Result<KafkaHome, BrokerError> {
+        let reaped = cleanup::reap_processes(false);
+        if reaped.killed > 0 || !reaped.folders.is_empty() {
+            tracing::info!(
+                killed = reaped.killed,
+                folders = ?reaped.folders,
+                "removed brokers left by killed runs"
+            );
+        }
         let home = cfg
             .kafka_home
             .clone()
@@ -204,7 +214,7 @@ impl ProcessNode {
             .stderr(Stdio::from(log2));
         let child = supervise::spawn(cmd, Signal::SIGKILL)
             .map_err(|e| BrokerError::io("cannot start the Kafka JVM", e))?;
-        cleanup::write_pidfile(&self.pidfile, child.id());
+        cleanup::write_pidfile(&self.pidfile, child.id(), self.work.path());
         tracing::debug!(node = self.id, pid = child.id(), "broker process started");
         self.child = Some(child);
         self.state = BrokerState::Running;

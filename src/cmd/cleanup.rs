@@ -1,7 +1,7 @@
 //! `kafka-chaos cleanup`: removes brokers left by runs that were killed
-//! before they could clean up, and their power-loss storage. Brokers of
-//! harnesses still running (another run, a test binary beside this one)
-//! are theirs, and stay.
+//! before they could clean up, their work folders and their power-loss
+//! storage. Brokers of harnesses still running (another run, a test binary
+//! beside this one) are theirs, and stay.
 
 use super::output::out_line;
 use crate::broker;
@@ -11,8 +11,12 @@ use crate::infra::lazyfs::volumes;
 /// leftover lazy filesystems and deletes their folders: those whose owner
 /// (the harness that started them) is gone.
 pub(crate) async fn cleanup() -> anyhow::Result<()> {
-    let killed = broker::cleanup::reap_processes(false);
-    out_line!("broker processes killed: {killed}");
+    let reaped = tokio::task::spawn_blocking(|| broker::cleanup::reap_processes(false)).await?;
+    out_line!("broker processes killed: {}", reaped.killed);
+    out_line!("broker work folders removed: {}", reaped.folders.len());
+    for f in reaped.folders {
+        out_line!("  {}", f.display());
+    }
     match tokio::task::spawn_blocking(volumes::reap_leftovers).await? {
         Ok(removed) => {
             out_line!("power-loss storage folders removed: {}", removed.len());

@@ -156,6 +156,13 @@ impl Reporter for Console {
                     info.source
                 ),
             ),
+            Event::WaitingForSlots { job, free, needed } => self.broker_line(
+                job,
+                &format!(
+                    "waiting for node slots: {free} free, the smallest run left needs {needed}; \
+                     it starts when another job removes its cluster…"
+                ),
+            ),
             Event::RunFolder { path } => self.line(&format!("results go to {}", path.display())),
             Event::ExperimentStarted {
                 job,

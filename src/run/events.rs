@@ -43,6 +43,13 @@ pub enum Event<'a> {
         info: &'a BrokerInfo,
         seconds: f64,
     },
+    /// A job waits until another gives node slots back: `free` are free,
+    /// and the smallest run left needs `needed`.
+    WaitingForSlots {
+        job: usize,
+        free: usize,
+        needed: usize,
+    },
     RunFolder {
         path: &'a Path,
     },

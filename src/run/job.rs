@@ -36,6 +36,13 @@ pub(super) enum Msg {
         info: BrokerInfo,
         seconds: f64,
     },
+    /// No run left fits in the node slots free now: the job waits for
+    /// another to give its cluster's slots back.
+    WaitingForSlots {
+        job: usize,
+        free: usize,
+        needed: usize,
+    },
     /// The broker a run needs did not start (the run is not done).
     BrokerFailed {
         job: usize,
@@ -105,7 +112,14 @@ pub(super) async fn job(ctx: JobContext) {
                     old.remove().await;
                 }
                 drop(held.take());
-                match ctx.queue.take_fitting(&ctx.stop).await {
+                let waiting = |free, needed| {
+                    ctx.send(Msg::WaitingForSlots {
+                        job: ctx.job,
+                        free,
+                        needed,
+                    })
+                };
+                match ctx.queue.take_fitting(&ctx.stop, waiting).await {
                     Some((u, slots)) => {
                         held = Some(slots);
                         u

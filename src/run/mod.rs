@@ -228,6 +228,9 @@ impl Writer<'_> {
                 backend,
                 brokers,
             }),
+            Msg::WaitingForSlots { job, free, needed } => {
+                reporter.event(Event::WaitingForSlots { job, free, needed })
+            }
             Msg::BrokerReady { job, info, seconds } => {
                 reporter.event(Event::BrokerReady {
                     job,

@@ -81,9 +81,16 @@ impl RunQueue {
     }
 
     /// A run whose cluster fits in the free slots ([`choose`]), with its
-    /// slots; waits while none fits. `None` when no run is left, or on
-    /// `stop`. The caller holds no slots: they would count as taken.
-    pub async fn take_fitting(&self, stop: &CancellationToken) -> Option<(usize, Slots)> {
+    /// slots; waits while none fits, calling `waiting` once, before the
+    /// first wait, with the free slots and the fewest any run left needs.
+    /// `None` when no run is left, or on `stop`. The caller holds no
+    /// slots: they would count as taken.
+    pub async fn take_fitting(
+        &self,
+        stop: &CancellationToken,
+        waiting: impl FnOnce(usize, usize),
+    ) -> Option<(usize, Slots)> {
+        let mut waiting = Some(waiting);
         loop {
             // Registered before looking, so a release in between wakes it.
             let released = self.released.notified();
@@ -109,6 +116,10 @@ impl RunQueue {
                         };
                         return Some((unit, slots));
                     }
+                }
+                if let Some(tell) = waiting.take() {
+                    let fewest = w.iter().map(|&u| self.needs[u]).min().unwrap_or(0);
+                    tell(free, fewest);
                 }
             }
             tokio::select! {
@@ -190,16 +201,27 @@ mod tests {
         ));
         let stop = CancellationToken::new();
         // The 5-node cluster takes all four slots.
-        let (first, held) = q.take_fitting(&stop).await.unwrap();
+        let (first, held) = q.take_fitting(&stop, |_, _| {}).await.unwrap();
         assert_eq!(first, 2);
+        let told = Arc::new(Mutex::new(Vec::new()));
         let waiter = {
-            let (q, stop) = (Arc::clone(&q), stop.clone());
-            tokio::spawn(async move { q.take_fitting(&stop).await })
+            let (q, stop, told) = (Arc::clone(&q), stop.clone(), Arc::clone(&told));
+            tokio::spawn(async move {
+                q.take_fitting(&stop, move |free, fewest| {
+                    told.lock().unwrap().push((free, fewest))
+                })
+                .await
+            })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
             !waiter.is_finished(),
             "nothing fits while all slots are held"
+        );
+        assert_eq!(
+            *told.lock().unwrap(),
+            vec![(0, 1)],
+            "told once: no slot free, the smallest run left needs one"
         );
         drop(held);
         let (next, held3) = tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -209,22 +231,25 @@ mod tests {
             .unwrap();
         assert_eq!(next, 0, "the 3-node run, before the one-node runs");
         // One slot is left: a one-node run fits beside it at once.
-        let (beside, _one) = q.take_fitting(&stop).await.unwrap();
+        let (beside, _one) = q.take_fitting(&stop, |_, _| {}).await.unwrap();
         assert_eq!(beside, 1);
         drop(held3);
-        let (last, _s) = q.take_fitting(&stop).await.unwrap();
+        let (last, _s) = q.take_fitting(&stop, |_, _| {}).await.unwrap();
         assert_eq!(last, 3);
-        assert!(q.take_fitting(&stop).await.is_none(), "no run left");
+        assert!(
+            q.take_fitting(&stop, |_, _| {}).await.is_none(),
+            "no run left"
+        );
     }
 
     #[tokio::test]
     async fn a_waiting_job_ends_on_stop() {
         let q = Arc::new(RunQueue::new(vec![config(3), config(3)], 4));
         let stop = CancellationToken::new();
-        let (_, _held) = q.take_fitting(&stop).await.unwrap();
+        let (_, _held) = q.take_fitting(&stop, |_, _| {}).await.unwrap();
         let waiter = {
             let (q, stop) = (Arc::clone(&q), stop.clone());
-            tokio::spawn(async move { q.take_fitting(&stop).await.is_none() })
+            tokio::spawn(async move { q.take_fitting(&stop, |_, _| {}).await.is_none() })
         };
         stop.cancel();
         assert!(tokio::time::timeout(Duration::from_secs(5), waiter)
