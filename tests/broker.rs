@@ -20,9 +20,54 @@ async fn distinct_records(bootstrap: &str, topic: &str) -> usize {
         .len()
 }
 
+/// The broker JVM serving `bootstrap` runs with the client compiler only
+/// (`--broker-jit quick`, the default): on its command line (process) or
+/// in the `JAVA_TOOL_OPTIONS` every JVM of the container reads.
+fn assert_quick_jit(bootstrap: &str) {
+    const FLAG: &str = "-XX:TieredStopAtLevel=1";
+    let read = |pid: &str, what: &str| {
+        std::fs::read(format!("/proc/{pid}/{what}"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default()
+    };
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let pid = e.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = read(&pid, "cmdline");
+        if !cmdline.contains("kafka.Kafka") {
+            continue;
+        }
+        let environ = read(&pid, "environ");
+        let props = cmdline
+            .split(' ')
+            .find(|a| a.ends_with("server.properties"))
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .unwrap_or_default();
+        // Ours: its advertised listener (a property file, or the container's
+        // KAFKA_ADVERTISED_LISTENERS) names the bootstrap address.
+        let names = |text: &str| {
+            text.match_indices(bootstrap).any(|(i, _)| {
+                !text[i + bootstrap.len()..].starts_with(|c: char| c.is_ascii_digit())
+            })
+        };
+        if !names(&props) && !names(&environ) {
+            continue;
+        }
+        let quick = cmdline.split(' ').any(|a| a == FLAG)
+            || environ.contains(&format!("JAVA_TOOL_OPTIONS={FLAG}"));
+        seen.push((pid, quick));
+    }
+    assert!(!seen.is_empty(), "no broker JVM serving {bootstrap}");
+    assert!(seen.iter().all(|(_, q)| *q), "{FLAG} missing: {seen:?}");
+}
+
 async fn survives_restarts(backend: Backend) {
     let mut broker = common::start(backend, "durability").await;
     let bootstrap = broker.bootstrap().to_string();
+    assert_quick_jit(&bootstrap);
     let topic = "durability";
     broker.create_topic(topic, 3).await.expect("topic");
     let acked = common::produce_acked(&bootstrap, topic, 1000, 30_000).await;

@@ -59,7 +59,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 
-use crate::broker::{self, Backend, Broker, BrokerConfig};
+use crate::broker::{self, Backend, Broker, BrokerConfig, Jit};
 use crate::run;
 use crate::spec::{ExperimentSpec, Mode, Profile, Storage};
 
@@ -89,6 +89,11 @@ pub struct BenchArgs {
     /// How long the broker start may take.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub ready_timeout: Duration,
+    /// How the broker JVM compiles: `full` (the JVM's default, as Kafka
+    /// runs in production) so that the broker is not what limits the
+    /// producers measured; `quick` as `experiment` runs it by default.
+    #[arg(long, value_enum, default_value_t = Jit::Full)]
+    pub broker_jit: Jit,
     /// Where the broker keeps its log: the disk, or the lose-unsynced-writes
     /// filesystem that experiments with `power_loss` run on (its cost).
     #[arg(long, value_enum, default_value_t = Storage::Disk)]
@@ -155,6 +160,8 @@ pub struct BenchSettings {
     pub backend: Option<String>,
     /// Where the broker kept its log (`disk` or `lazyfs`).
     pub storage: String,
+    /// How the broker JVM compiled (`full` or `quick`).
+    pub broker_jit: String,
     pub kafka_version: Option<String>,
     pub broker_source: Option<String>,
     pub librdkafka_harness: String,
@@ -255,6 +262,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         settings: BenchSettings {
             backend: None,
             storage: args.storage.to_string(),
+            broker_jit: args.broker_jit.to_string(),
             kafka_version: None,
             broker_source: None,
             librdkafka_harness: rdkafka::util::get_rdkafka_version().1,
@@ -291,6 +299,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         cfg.image = args.image.clone();
         cfg.ready_timeout = args.ready_timeout;
         cfg.storage = args.storage;
+        cfg.jit = args.broker_jit;
         tracing::info!(
             "starting the broker ({} backend, {} storage)",
             args.backend,
@@ -508,6 +517,7 @@ mod tests {
             settings: BenchSettings {
                 backend: None,
                 storage: "disk".into(),
+                broker_jit: "full".into(),
                 kafka_version: None,
                 broker_source: None,
                 librdkafka_harness: "x".into(),

@@ -303,6 +303,7 @@ impl Broker {
             }
             .join(","),
             brokers: self.brokers(),
+            jit: self.external.is_none().then_some(self.cfg.jit),
         }
     }
 

@@ -171,6 +171,9 @@ impl ContainerNode {
             .with_label(LABEL_RUN, cfg.run_label.clone())
             .with_env_var("CLUSTER_ID", CLUSTER_ID)
             .with_env_var("KAFKA_HEAP_OPTS", cfg.heap_opts.clone())
+            // Read by every JVM in the container (the image's storage
+            // format too), on top of Kafka's own options.
+            .with_env_var("JAVA_TOOL_OPTIONS", cfg.jit.jvm_options().join(" "))
             .with_startup_timeout(cfg.ready_timeout);
         for (k, v) in cleanup::owner_labels() {
             request = request.with_label(k, v);

@@ -107,6 +107,42 @@ impl fmt::Display for Backend {
     }
 }
 
+/// How the broker JVMs compile Java code: what a start and a recovery cost
+/// in CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Jit {
+    /// The client compiler only (`-XX:TieredStopAtLevel=1`): a broker
+    /// that lives for minutes never earns back the optimizing compiler's
+    /// CPU. Measured here (process backend, one node): ready in 3.2 s on
+    /// 2.9 CPU-seconds instead of 4.0 s on 4.8; a restart after SIGKILL
+    /// takes 3.3 CPU-seconds instead of 5.6 (BENCHMARKS.md, "Broker starts").
+    #[default]
+    Quick,
+    /// The JVM's default (tiered up to the optimizing compiler), as Kafka
+    /// runs in production: for throughput measurements (`bench`).
+    Full,
+}
+
+impl Jit {
+    /// The JVM options it adds.
+    pub fn jvm_options(self) -> &'static [&'static str] {
+        match self {
+            Jit::Quick => &["-XX:TieredStopAtLevel=1"],
+            Jit::Full => &[],
+        }
+    }
+}
+
+impl fmt::Display for Jit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Jit::Quick => "quick",
+            Jit::Full => "full",
+        })
+    }
+}
+
 /// Errors of the broker layer. Each names the problem in one line.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -204,6 +240,8 @@ pub struct BrokerConfig {
     pub ready_timeout: Duration,
     /// JVM heap, e.g. `-Xmx512m -Xms512m`.
     pub heap_opts: String,
+    /// How the broker JVMs compile.
+    pub jit: Jit,
     /// How many KRaft nodes (1 to 5).
     pub brokers: usize,
     /// Broker properties on top of the harness's (a spec's `[broker]` table).
@@ -233,6 +271,7 @@ impl BrokerConfig {
             run_label: run_label.into(),
             ready_timeout: Duration::from_secs(120),
             heap_opts: "-Xmx512m -Xms512m".into(),
+            jit: Jit::default(),
             brokers: 1,
             properties: BTreeMap::new(),
             data_dirs: BTreeMap::new(),
@@ -259,6 +298,10 @@ pub struct BrokerInfo {
     /// How many nodes.
     #[serde(default = "one")]
     pub brokers: usize,
+    /// How the broker JVMs compiled (`None`: a cluster the harness does not
+    /// run, or a run from before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jit: Option<Jit>,
 }
 
 fn one() -> usize {

@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::topology::NodePlan;
-use super::{cleanup, ensure_free, BrokerConfig, BrokerError, BrokerState, CLUSTER_ID};
+use super::{cleanup, ensure_free, BrokerConfig, BrokerError, BrokerState, Jit, CLUSTER_ID};
 use crate::infra::cache::cache_dir;
 use crate::infra::supervise;
 
@@ -108,6 +108,7 @@ pub struct ProcessNode {
     work: tempfile::TempDir,
     ports: Vec<u16>,
     heap_opts: String,
+    jit: Jit,
     child: Option<Child>,
     state: BrokerState,
     /// Signalled to stop, not yet seen exiting.
@@ -150,6 +151,7 @@ impl ProcessNode {
             .map_err(|e| BrokerError::io(format!("cannot write {}", props_path.display()), e))?;
 
         let out = tokio::process::Command::new(&kafka.java)
+            .args(cfg.jit.jvm_options())
             .arg("-cp")
             .arg(classpath(&kafka.home))
             .args(log4j_args(&kafka.home))
@@ -180,6 +182,7 @@ impl ProcessNode {
             work,
             ports: plan.ports.clone(),
             heap_opts: cfg.heap_opts.clone(),
+            jit: cfg.jit,
             child: None,
             state: BrokerState::Stopped,
             exiting: None,
@@ -204,6 +207,7 @@ impl ProcessNode {
             .map_err(|e| BrokerError::io("cannot open the broker log", e))?;
         let mut cmd = Command::new(&self.kafka.java);
         cmd.args(self.heap_opts.split_whitespace())
+            .args(self.jit.jvm_options())
             .arg("-cp")
             .arg(classpath(&self.kafka.home))
             .args(log4j_args(&self.kafka.home))

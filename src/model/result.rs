@@ -483,6 +483,10 @@ pub struct RunMeta {
     pub kafka_version: String,
     /// Container image, or Kafka home folder for the process backend.
     pub broker_source: String,
+    /// How the broker JVMs compiled (`quick` or `full`, `--broker-jit`);
+    /// absent for a cluster the harness does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_jit: Option<String>,
     /// Profile the specs were run with (`full` or `quick`).
     pub profile: String,
     /// The command line that produced the run.

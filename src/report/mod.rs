@@ -365,6 +365,7 @@ pub(crate) mod tests {
             backend: "mock".into(),
             kafka_version: "mock".into(),
             broker_source: "librdkafka mock cluster".into(),
+            broker_jit: None,
             profile: "quick".into(),
             command: "kafka-chaos run".into(),
             failed_experiments: vec![],

@@ -293,6 +293,7 @@ impl Writer<'_> {
             backend: info.backend.to_string(),
             kafka_version: info.kafka_version.clone(),
             broker_source: info.source.clone(),
+            broker_jit: info.jit.map(|j| j.to_string()),
             profile: self.opts.profile.to_string(),
             command: self.opts.command.clone(),
             failed_experiments: Vec::new(),
