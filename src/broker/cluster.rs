@@ -72,7 +72,7 @@ impl Broker {
         let held = slots::acquire(
             &slots::default_dir(),
             nodes,
-            slots::machine_slots(),
+            slots::machine_slots(cfg.jit.nodes_per_core()),
             slots::PATIENCE,
         )
         .await;

@@ -125,6 +125,18 @@ pub enum Jit {
 }
 
 impl Jit {
+    /// Broker nodes per core that start or recover together in time: a
+    /// node slot is a CPU budget. On the JVM's default compilers a start
+    /// takes 4.8 CPU-seconds, on the client compiler 2.9 (BENCHMARKS.md,
+    /// "Broker starts"), so three quick nodes cost a core about what two
+    /// full ones did (8.7 against 9.6 CPU-seconds).
+    pub fn nodes_per_core(self) -> usize {
+        match self {
+            Jit::Quick => 3,
+            Jit::Full => 2,
+        }
+    }
+
     /// The JVM options it adds.
     pub fn jvm_options(self) -> &'static [&'static str] {
         match self {

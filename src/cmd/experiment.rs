@@ -49,8 +49,9 @@ pub struct ExperimentArgs {
     /// Experiments at once, each on a broker or cluster of its own [default:
     /// what the machine holds: min(cores, available memory / what the
     /// largest cluster of the selected specs needs); 1 with --port or
-    /// --backend external]. Whatever N, at most two broker nodes per core run
-    /// at once: a cluster waits for its nodes' share.
+    /// --backend external]. Whatever N, at most three broker nodes per core
+    /// run at once (two with --broker-jit full): a cluster waits for its
+    /// nodes' share.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Keep the run's private directory (the external producers' stderr
@@ -226,7 +227,10 @@ pub(crate) async fn experiment(
         profile: args.profile,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         jobs,
-        node_slots: run::capacity::node_slots(crate::infra::machine::cores()),
+        node_slots: run::capacity::node_slots(
+            crate::infra::machine::cores(),
+            args.broker.broker_jit,
+        ),
         repeat: args.repeat,
         seed: args.seed,
     };

@@ -25,9 +25,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Broker nodes per core that start or recover together in time.
-pub const NODES_PER_CORE: usize = 2;
-
 /// Environment variable that sets the machine's slot count; `0` turns the
 /// machine-wide limit off.
 pub const SLOTS_ENV: &str = "KAFKA_CHAOS_NODE_SLOTS";
@@ -51,15 +48,15 @@ impl NodeSlots {
     }
 }
 
-/// The machine's slot count: `KAFKA_CHAOS_NODE_SLOTS`, else
-/// [`NODES_PER_CORE`] per core.
-pub fn machine_slots() -> usize {
+/// The machine's slot count: `KAFKA_CHAOS_NODE_SLOTS`, else `per_core`
+/// per core (`broker::Jit::nodes_per_core`).
+pub fn machine_slots(per_core: usize) -> usize {
     match std::env::var(SLOTS_ENV)
         .ok()
         .and_then(|v| v.trim().parse().ok())
     {
         Some(n) => n,
-        None => super::machine::cores().max(1) * NODES_PER_CORE,
+        None => super::machine::cores().max(1) * per_core,
     }
 }
 

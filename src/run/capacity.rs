@@ -1,7 +1,8 @@
 //! How many experiments a machine can run at once (the default of
 //! `--jobs`): one per core, and no more than its available memory holds
 //! when every job runs the largest cluster the selected specs ask for; and
-//! how many broker nodes may run at once over all jobs (two per core).
+//! how many broker nodes may run at once over all jobs (three per core
+//! with the client compiler, two with the JVM's default).
 //!
 //! A chaos experiment mostly waits (pauses, downtimes, restarts), so cores
 //! are not what it spends; but a broker starting or recovering takes a
@@ -11,8 +12,13 @@
 //! restarts after a fault) at the same moment. Measured on 2 cores (run
 //! `20261130-025219-7447`): two jobs each starting a 5-node cluster (ten
 //! JVMs) did not get ready within 120 s, and a 3-node cluster restarting
-//! after a power cut beside them did not either. Memory is the hard limit
-//! (no swap: a JVM that does not fit is killed).
+//! after a power cut beside them did not either. With the client compiler
+//! a start costs 40 % less CPU, and three nodes per core ran the quick
+//! matrix in 9m16s instead of 10m51s with every check passed (runs
+//! `20261130-164006-26252`, `20261130-155430-11667`). Memory is the hard
+//! limit (no swap: a JVM that does not fit is killed).
+
+use crate::broker::Jit;
 
 /// What one broker node may hold resident, in bytes. Measured (see
 /// BENCHMARKS.md, "Memory per broker"): a KRaft node with `-Xmx512m
@@ -25,10 +31,6 @@ pub const NODE_MEMORY: u64 = 768 * 1024 * 1024;
 /// charts of a 100,000-record experiment), in bytes.
 pub const JOB_OVERHEAD: u64 = 256 * 1024 * 1024;
 
-/// Broker nodes per core that start or recover together in time (the same
-/// figure bounds every process together: [`crate::infra::slots`]).
-pub use crate::infra::slots::NODES_PER_CORE;
-
 /// Jobs for `cores` cores and `available` bytes of memory (unknown: only
 /// the cores decide) when a job runs up to `nodes` broker nodes at once.
 /// At least 1.
@@ -38,13 +40,15 @@ pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize
     cores.min(by_memory).max(1)
 }
 
-/// Broker nodes that may run at once over all jobs on `cores` cores: a job
-/// takes as many slots as its cluster has nodes (at most all of them)
-/// before it starts it, and gives them back when it removes it, so a
-/// 5-node cluster runs alone and one-broker experiments run beside each
-/// other.
-pub fn node_slots(cores: usize) -> usize {
-    cores.max(1) * NODES_PER_CORE
+/// Broker nodes that may run at once over all jobs on `cores` cores, with
+/// broker JVMs that compile as `jit` says: a job takes as many slots as its
+/// cluster has nodes (at most all of them) before it starts it, and gives
+/// them back when it removes it. On 2 cores with quick JVMs (6 slots) a
+/// 5-node cluster runs beside one broker and two 3-node clusters run
+/// together; with full ones (4 slots) a 5-node cluster runs alone.
+pub fn node_slots(cores: usize, jit: Jit) -> usize {
+    // The same figure bounds every process together: `infra::slots`.
+    cores.max(1) * jit.nodes_per_core()
 }
 
 /// The slots a cluster of `nodes` nodes takes out of `slots`.
@@ -72,12 +76,25 @@ mod tests {
 
     #[test]
     fn nodes_take_slots_and_a_large_cluster_runs_alone() {
-        // Two cores: four nodes at once.
-        assert_eq!(node_slots(2), 4);
+        // Two cores, full JVMs: four nodes at once.
+        assert_eq!(node_slots(2, Jit::Full), 4);
         assert_eq!(slots_for(1, 4), 1);
         assert_eq!(slots_for(3, 4), 3, "a 3-node cluster beside one broker");
         assert_eq!(slots_for(5, 4), 4, "a 5-node cluster takes every slot");
         assert_eq!(slots_for(0, 4), 1);
-        assert_eq!(node_slots(0), 2);
+        assert_eq!(node_slots(0, Jit::Full), 2);
+    }
+
+    #[test]
+    fn quick_jvms_fit_three_to_a_core() {
+        // Two cores, quick JVMs: six nodes at once.
+        assert_eq!(node_slots(2, Jit::Quick), 6);
+        assert_eq!(
+            slots_for(5, 6) + slots_for(1, 6),
+            6,
+            "5 nodes beside one broker"
+        );
+        assert_eq!(slots_for(3, 6) * 2, 6, "two 3-node clusters together");
+        assert_eq!(node_slots(0, Jit::Quick), 3);
     }
 }

@@ -10,10 +10,11 @@
 //!
 //! Why the largest first: the full matrix (`--jobs 2`, 4 slots) replayed
 //! with its measured durations took 1,212 s taking the queue's first run
-//! and waiting for its slots, and 1,034 s this way (issue 14 note). The
-//! 5-node clusters take every slot, so they run alone in any order;
-//! started first, the one-node runs fill the gaps beside the 3-node ones
-//! afterwards instead of leaving a job idle at the end.
+//! and waiting for its slots, and 1,034 s this way (issue 14 note). With
+//! 4 slots the 5-node clusters take every slot, so they run alone in any
+//! order; started first, the one-node runs fill the gaps beside the 3-node
+//! ones afterwards instead of leaving a job idle at the end. With 6 (quick
+//! JVMs on 2 cores) a one-node run goes beside a 5-node cluster.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
