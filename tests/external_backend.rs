@@ -173,6 +173,21 @@ fn topics(bootstrap: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The cluster's topics once none of the harness's (`kafka-chaos-…`) is
+/// listed, or after 30 s: a deletion reaches every broker a little after
+/// the controller accepted it, and the one kcat asks may lag behind.
+fn topics_once_ours_are_gone(bootstrap: &str) -> Vec<String> {
+    let mut left = topics(bootstrap);
+    for _ in 0..60 {
+        if !left.iter().any(|t| t.starts_with("kafka-chaos-")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        left = topics(bootstrap);
+    }
+    left
+}
+
 async fn connect(bootstrap: &str) -> Broker {
     let mut cfg = BrokerConfig::new(Backend::External, "test-external");
     cfg.external = Some(ExternalConfig {
@@ -245,16 +260,7 @@ async fn a_cluster_the_harness_does_not_run_gets_the_same_verdicts_through_comma
     broker.drop_topic(foreign).await;
     broker.drop_topic(topic).await;
     broker.remove().await;
-    // (Deletion reaches every broker a little after the controller
-    // accepted it: the one kcat asks may lag behind.)
-    let mut left = topics(&bootstrap);
-    for _ in 0..60 {
-        if !left.iter().any(|t| t.starts_with("kafka-chaos-")) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-        left = topics(&bootstrap);
-    }
+    let left = topics_once_ours_are_gone(&bootstrap);
     assert!(left.iter().any(|t| t == foreign), "{left:?}");
     assert!(
         !left.iter().any(|t| t.starts_with("kafka-chaos-")),
@@ -330,16 +336,7 @@ async fn a_cluster_the_harness_does_not_run_gets_the_same_verdicts_through_comma
         "{window}"
     );
     // Its topics are gone; the foreign one is still there.
-    // (Deletion reaches every broker a little after the controller
-    // accepted it: the one kcat asks may lag behind.)
-    let mut left = topics(&bootstrap);
-    for _ in 0..60 {
-        if !left.iter().any(|t| t.starts_with("kafka-chaos-")) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-        left = topics(&bootstrap);
-    }
+    let left = topics_once_ours_are_gone(&bootstrap);
     assert!(
         !left.iter().any(|t| t.starts_with("kafka-chaos-")),
         "{left:?}\n{}",

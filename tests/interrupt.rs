@@ -38,6 +38,17 @@ fn start_broker(args: &[&str]) -> (Child, String) {
     (child, id)
 }
 
+/// `kafka-chaos cleanup`, which must succeed.
+fn cleanup() -> std::process::Output {
+    let out = Command::new(common::bin())
+        .arg("cleanup")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    out
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     let start = Instant::now();
     while start.elapsed() < within {
@@ -127,12 +138,7 @@ fn interrupted_or_killed_power_loss_storage_stays_mounted_nowhere() {
         if signal == Signal::SIGINT {
             assert_eq!(code, Some(0));
         } else {
-            let out = Command::new(common::bin())
-                .arg("cleanup")
-                .current_dir(common::root())
-                .output()
-                .unwrap();
-            assert!(out.status.success());
+            cleanup();
         }
         eventually(
             &format!("no mount left after {signal}"),
@@ -172,12 +178,7 @@ fn sigkill_leaves_no_process_broker() {
         "a SIGKILLed harness cannot delete {}",
         work.display()
     );
-    let out = Command::new(common::bin())
-        .arg("cleanup")
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = cleanup();
     assert!(!work.exists(), "cleanup deleted {}", work.display());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&*work.to_string_lossy()),
@@ -192,12 +193,7 @@ fn sigkill_leftover_container_is_removed_by_cleanup() {
     child.kill().unwrap();
     let _ = child.wait();
     assert!(container_exists(&id), "a SIGKILLed harness cannot clean up");
-    let out = Command::new(common::bin())
-        .arg("cleanup")
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = cleanup();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("broker containers removed"),
         "{}",
