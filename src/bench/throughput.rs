@@ -283,14 +283,13 @@ pub(super) async fn measure(
         report.notes.push(format!(
             "harness async: from the last delivery report to the producer closed (its queue \
              empty, the client dropped) took {:.0} ms median ({}): the delivery-report \
-             thread ends within one {} ms poll, then librdkafka closes",
+             thread is woken and ends at once, then librdkafka closes",
             median(&close_cost) * 1e3,
             close_cost
                 .iter()
                 .map(|c| format!("{:.0}", c * 1e3))
                 .collect::<Vec<_>>()
                 .join(", "),
-            crate::produce::client::POLL_STEP.as_millis()
         ));
     }
     report.throughput = vec![

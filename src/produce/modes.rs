@@ -130,7 +130,8 @@ fn create_producer(job: &ProduceJob<'_>, reports: Arc<Reports>) -> Result<Client
     if job.spec.mode == Mode::Transactional {
         cfg.set("transactional.id", format!("kafka-chaos-{}", job.topic));
     }
-    ProducerClient::new(&cfg, ctx, job.topic).map_err(|e| ModeError::Create(e.to_string()))
+    ProducerClient::new(&cfg, ctx, job.topic, job.spec.partitions)
+        .map_err(|e| ModeError::Create(e.to_string()))
 }
 
 /// Drops a producer off the async runtime: rust-rdkafka purges what it
