@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Harness;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +16,17 @@ use nix::unistd::Pid;
 
 /// Starts `kafka-chaos broker …` and waits for its `ready` line.
 /// Returns the child and the broker id it printed (container id or pid).
-fn start_broker(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(common::bin())
-        .arg("broker")
-        .args(args)
-        .current_dir(common::root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("harness starts");
+fn start_broker(args: &[&str]) -> (Harness, String) {
+    let mut child = Harness(
+        Command::new(common::bin())
+            .arg("broker")
+            .args(args)
+            .current_dir(common::root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("harness starts"),
+    );
     let stdout = child.stdout.take().unwrap();
     let mut id = None;
     for line in BufReader::new(stdout).lines() {
@@ -221,6 +225,7 @@ fn interrupted_experiment_run_exits_130_and_keeps_finished_results() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Harness)
         .unwrap();
     // Interrupt while the second experiment runs.
     let stderr = child.stderr.take().unwrap();
@@ -262,6 +267,7 @@ fn interrupted_parallel_run_removes_every_broker_and_keeps_finished_results() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Harness)
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut run_label = None;

@@ -91,7 +91,7 @@ pub(super) fn add_general_notes(args: &BenchArgs, r: &mut BenchReport) {
                 "fire-and-forget does not flush: records still queued when it ends are purged \
                  with the producer (records not in the topic per repetition: {lost:?}); how many \
                  get out first depends on how long closing takes (the delivery-report \
-                 thread ends within one poll step before the producer purges)"
+                 thread ends when woken, then the producer purges)"
             ));
         }
     }

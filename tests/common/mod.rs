@@ -3,9 +3,10 @@
 //! local process), never a mock.
 #![allow(dead_code)]
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use kafka_chaos::broker::{Backend, Broker, BrokerConfig};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -15,6 +16,48 @@ use rdkafka::ClientConfig;
 /// The harness binary built for these tests.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kafka-chaos"))
+}
+
+/// A harness process a test started. If the test ends (or fails) while it
+/// still runs, dropping the guard interrupts it as Ctrl+C would (SIGINT:
+/// it removes its brokers and gives back its node slots), and kills it if
+/// it has not ended 60 s later: a failed assertion must not leave a harness
+/// behind that holds brokers and slots the next tests wait for.
+pub struct Harness(pub Child);
+
+impl Deref for Harness {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("the harness did not end within 60 s of SIGINT: killing it");
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The crate's folder (specs, scripts).
