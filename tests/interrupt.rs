@@ -82,6 +82,26 @@ fn container_exists(id: &str) -> bool {
         .is_empty()
 }
 
+/// A test that fails while its harness runs does not leave the harness
+/// (and its broker) behind: `common::Harness` interrupts it as it drops.
+#[test]
+fn a_failed_test_leaves_no_harness_behind() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let (child, pid) = start_broker(&["--backend", "process"]);
+        tx.send((child.id(), pid.parse::<u32>().expect("pid")))
+            .unwrap();
+        panic!("a failed assertion while the harness runs");
+    })
+    .join();
+    assert!(failed.is_err(), "the test thread failed");
+    let (harness, broker) = rx.recv().expect("the harness started");
+    assert!(!common::alive(harness), "the harness ended with the test");
+    eventually("the broker JVM is gone", Duration::from_secs(10), || {
+        !common::alive(broker)
+    });
+}
+
 #[test]
 fn sigint_removes_the_process_broker() {
     let (mut child, pid) = start_broker(&["--backend", "process"]);
