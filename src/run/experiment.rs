@@ -178,6 +178,17 @@ pub async fn run_experiment(
             phases.settle_wait,
         ));
     }
+    if end.unsettled().next().is_some() {
+        // A transaction the brokers never completed: what they logged is
+        // the only account of why (the coordinator's reload, its markers).
+        let tail = broker.log_tail(UNSETTLED_LOG_LINES).await;
+        if !tail.is_empty() {
+            tracing::warn!(
+                "{}: the read-back could not settle; the brokers' last {UNSETTLED_LOG_LINES} log lines each:\n{tail}",
+                spec.name
+            );
+        }
+    }
     let consumed = readback::read_to(
         &bootstrap,
         topic,
@@ -245,6 +256,9 @@ pub async fn run_experiment(
 /// How long a read-back waits for every partition to have a leader and a
 /// full ISR before it reads anyway (and the experiment is not verified).
 const IN_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lines of each broker's log printed when the read-back cannot settle.
+const UNSETTLED_LOG_LINES: usize = 200;
 
 /// On a cluster, waits (bounded) until every partition of the topic has a
 /// leader and a full ISR, so the read-back sees what the cluster settled on.
