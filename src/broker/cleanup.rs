@@ -150,22 +150,44 @@ fn is_work_folder(path: &Path) -> bool {
             .is_some_and(|n| n.starts_with("kafka-chaos-") && n.contains("-node"))
 }
 
+/// How often the container list is asked for before giving up, and the
+/// pause between two asks.
+const LIST_ATTEMPTS: u32 = 10;
+const LIST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Removes containers of the harness whose owner is gone (or all, with
 /// `all`). Returns the names removed.
 pub async fn reap_containers(docker: &Docker, all: bool) -> Result<Vec<String>, BrokerError> {
     let mut filters = HashMap::new();
     filters.insert("label".to_string(), vec![LABEL_RUN.to_string()]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| BrokerError::Container {
-            op: "list containers",
-            reason: e.to_string(),
-        })?;
+    // Podman reports a container that another run is stopping as
+    // "stopped" for a moment, a state bollard's list cannot read ("unknown
+    // variant `stopped`"): seen with a second harness process beside. The
+    // moment passes, so the list is asked again.
+    let mut attempt = 1;
+    let list = loop {
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
+            .await;
+        match listed {
+            Ok(list) => break list,
+            Err(e) if attempt < LIST_ATTEMPTS => {
+                tracing::debug!(attempt, "listing containers failed, asking again: {e}");
+                attempt += 1;
+                tokio::time::sleep(LIST_PAUSE).await;
+            }
+            Err(e) => {
+                return Err(BrokerError::Container {
+                    op: "list containers",
+                    reason: format!("{e} (asked {LIST_ATTEMPTS} times)"),
+                })
+            }
+        }
+    };
     let mut removed = Vec::new();
     for c in list {
         let labels = c.labels.clone().unwrap_or_default();

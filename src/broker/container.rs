@@ -121,9 +121,15 @@ impl ContainerImage {
     pub async fn resolve(cfg: &BrokerConfig) -> Result<ContainerImage, BrokerError> {
         engine::ensure()?;
         let docker = engine::client()?;
-        let removed = cleanup::reap_containers(&docker, false).await?;
-        if !removed.is_empty() {
-            tracing::info!(?removed, "removed brokers left by interrupted runs");
+        // Housekeeping for other runs' leftovers: it must not stop this one.
+        match cleanup::reap_containers(&docker, false).await {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(?removed, "removed brokers left by interrupted runs");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "leftover brokers of interrupted runs not checked ({e}); `kafka-chaos cleanup` removes them"
+            ),
         }
         let image = resolve_image(&docker, cfg).await?;
         Ok(ContainerImage { docker, image })
