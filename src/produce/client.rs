@@ -259,7 +259,8 @@ fn serve_reports<C: ProducerContext>(
 }
 
 /// Waits until `pipe` has something to read, at most `timeout`. True if it
-/// has (or the wait failed: then a read does not block long either).
+/// has; false after the timeout or a failed (interrupted) wait, after which
+/// the caller looks at the queue again.
 fn wait_readable(pipe: &std::io::PipeReader, timeout: Duration) -> bool {
     let mut fds = libc::pollfd {
         fd: pipe.as_raw_fd(),
