@@ -54,15 +54,13 @@ fn cleanup() -> std::process::Output {
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
+    match common::exited_within(child, within) {
+        Some(status) => status.code(),
+        None => {
+            let _ = child.kill();
+            panic!("harness did not exit within {within:?}");
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    panic!("harness did not exit within {within:?}");
 }
 
 fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {

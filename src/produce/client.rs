@@ -338,14 +338,20 @@ mod tests {
         seen
     }
 
-    /// librdkafka's mock cluster (no Kafka): every record's opaque comes
-    /// back in its delivery report, for the topic the client was made for.
-    #[test]
-    fn reports_carry_the_sequence() {
+    /// A client of librdkafka's mock cluster (one broker, no Kafka).
+    fn mock_config() -> ClientConfig {
         let mut cfg = ClientConfig::new();
         cfg.set("test.mock.num.brokers", "1")
             .set("linger.ms", "1")
             .set("message.timeout.ms", "10000");
+        cfg
+    }
+
+    /// librdkafka's mock cluster (no Kafka): every record's opaque comes
+    /// back in its delivery report, for the topic the client was made for.
+    #[test]
+    fn reports_carry_the_sequence() {
+        let cfg = mock_config();
         let c = ProducerClient::new(&cfg, Seen::default(), "t", 4).unwrap();
         for seq in 0..1000 {
             c.send(format!("r{seq}").as_bytes(), seq).unwrap();
@@ -362,10 +368,7 @@ mod tests {
     /// land on more than one partition (all on one: 4^-9).
     #[test]
     fn one_partition_is_addressed_and_more_are_left_to_the_partitioner() {
-        let mut cfg = ClientConfig::new();
-        cfg.set("test.mock.num.brokers", "1")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", "10000");
+        let cfg = mock_config();
         for (partitions, one_partition) in [(1, true), (4, false)] {
             let c = ProducerClient::new(&cfg, Seen::default(), "t", partitions).unwrap();
             for batch in 0..10 {

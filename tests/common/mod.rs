@@ -47,17 +47,26 @@ impl Drop for Harness {
             nix::unistd::Pid::from_raw(self.0.id() as i32),
             nix::sys::signal::Signal::SIGINT,
         );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if !matches!(self.0.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if exited_within(&mut self.0, Duration::from_secs(60)).is_some() {
+            return;
         }
         eprintln!("the harness did not end within 60 s of SIGINT: killing it");
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// How `child` ended, if it does within `within` (checked every 100 ms);
+/// `None` if it still runs then.
+pub fn exited_within(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }
 
 /// The crate's folder (specs, scripts).
