@@ -103,14 +103,19 @@ impl Reporter for Console {
             Event::RunStarted {
                 total,
                 jobs,
+                node_slots,
                 seed,
                 asked_s,
             } => {
                 self.jobs = jobs;
                 if jobs > 1 {
+                    let nodes = match node_slots {
+                        0 => "no limit on broker nodes".to_string(),
+                        n => format!("at most {n} broker nodes at once"),
+                    };
                     self.line(&format!(
-                        "{total} experiment runs, {jobs} at a time, each on a broker of its own \
-                         (the scenarios ask for {} in all)",
+                        "{total} experiment runs, {jobs} at a time, each on a broker of its own, \
+                         {nodes} (the scenarios ask for {} in all)",
                         fmt_duration(asked_s.round())
                     ));
                 }

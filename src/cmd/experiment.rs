@@ -230,6 +230,7 @@ pub(crate) async fn experiment(
         node_slots: run::capacity::node_slots(
             crate::infra::machine::cores(),
             args.broker.broker_jit,
+            crate::infra::slots::slots_setting(),
         ),
         repeat: args.repeat,
         seed: args.seed,

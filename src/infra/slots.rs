@@ -48,16 +48,17 @@ impl NodeSlots {
     }
 }
 
+/// `KAFKA_CHAOS_NODE_SLOTS`, when it is set to a number.
+pub fn slots_setting() -> Option<usize> {
+    std::env::var(SLOTS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The machine's slot count: `KAFKA_CHAOS_NODE_SLOTS`, else `per_core`
 /// per core (`broker::Jit::nodes_per_core`).
 pub fn machine_slots(per_core: usize) -> usize {
-    match std::env::var(SLOTS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-    {
-        Some(n) => n,
-        None => super::machine::cores().max(1) * per_core,
-    }
+    slots_setting().unwrap_or_else(|| super::machine::cores().max(1) * per_core)
 }
 
 /// The folder of the slots' lock files.

@@ -46,9 +46,11 @@ pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize
 /// them back when it removes it. On 2 cores with quick JVMs (6 slots) a
 /// 5-node cluster runs beside one broker and two 3-node clusters run
 /// together; with full ones (4 slots) a 5-node cluster runs alone.
-pub fn node_slots(cores: usize, jit: Jit) -> usize {
-    // The same figure bounds every process together: `infra::slots`.
-    cores.max(1) * jit.nodes_per_core()
+/// `setting` (`KAFKA_CHAOS_NODE_SLOTS`, `infra::slots::slots_setting`)
+/// wins, so one figure bounds both a run's jobs and every process
+/// together (`infra::slots`); 0 is no limit.
+pub fn node_slots(cores: usize, jit: Jit, setting: Option<usize>) -> usize {
+    setting.unwrap_or(cores.max(1) * jit.nodes_per_core())
 }
 
 /// The slots a cluster of `nodes` nodes takes out of `slots`.
@@ -77,24 +79,33 @@ mod tests {
     #[test]
     fn nodes_take_slots_and_a_large_cluster_runs_alone() {
         // Two cores, full JVMs: four nodes at once.
-        assert_eq!(node_slots(2, Jit::Full), 4);
+        assert_eq!(node_slots(2, Jit::Full, None), 4);
         assert_eq!(slots_for(1, 4), 1);
         assert_eq!(slots_for(3, 4), 3, "a 3-node cluster beside one broker");
         assert_eq!(slots_for(5, 4), 4, "a 5-node cluster takes every slot");
         assert_eq!(slots_for(0, 4), 1);
-        assert_eq!(node_slots(0, Jit::Full), 2);
+        assert_eq!(node_slots(0, Jit::Full, None), 2);
     }
 
     #[test]
     fn quick_jvms_fit_three_to_a_core() {
         // Two cores, quick JVMs: six nodes at once.
-        assert_eq!(node_slots(2, Jit::Quick), 6);
+        assert_eq!(node_slots(2, Jit::Quick, None), 6);
         assert_eq!(
             slots_for(5, 6) + slots_for(1, 6),
             6,
             "5 nodes beside one broker"
         );
         assert_eq!(slots_for(3, 6) * 2, 6, "two 3-node clusters together");
-        assert_eq!(node_slots(0, Jit::Quick), 3);
+        assert_eq!(node_slots(0, Jit::Quick, None), 3);
+    }
+
+    #[test]
+    fn the_machine_setting_bounds_the_run_too() {
+        // KAFKA_CHAOS_NODE_SLOTS: the run's jobs share what the machine's
+        // pool allows (it used to bound only the pool, so a run kept 6).
+        assert_eq!(node_slots(2, Jit::Quick, Some(8)), 8);
+        assert_eq!(node_slots(2, Jit::Full, Some(3)), 3);
+        assert_eq!(node_slots(2, Jit::Quick, Some(0)), 0, "no limit");
     }
 }

@@ -26,6 +26,8 @@ pub enum Event<'a> {
         total: usize,
         /// How many run at once.
         jobs: usize,
+        /// Broker nodes the jobs may run at once (0: no limit).
+        node_slots: usize,
         /// The run's seed, when a spec draws something without a seed of
         /// its own (`None` when nothing is drawn from it).
         seed: Option<u64>,

@@ -140,6 +140,7 @@ pub async fn run(
     reporter.event(Event::RunStarted {
         total: units.len(),
         jobs,
+        node_slots: opts.node_slots,
         seed: repeat.uses_run_seed(specs).then_some(repeat.run_seed),
         asked_s: units.iter().map(Unit::asked).sum(),
     });
