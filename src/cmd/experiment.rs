@@ -47,11 +47,11 @@ pub struct ExperimentArgs {
     #[arg(long, value_name = "SEED")]
     pub seed: Option<u64>,
     /// Experiments at once, each on a broker or cluster of its own [default:
-    /// what the machine holds: min(cores, available memory / what the
+    /// what the machine holds: min(cores + 1, available memory / what the
     /// largest cluster of the selected specs needs); 1 with --port or
-    /// --backend external]. Whatever N, at most three broker nodes per core
-    /// run at once (two with --broker-jit full): a cluster waits for its
-    /// nodes' share.
+    /// --backend external]. Whatever N, at most four broker nodes per core
+    /// run at once (two with --broker-jit full; KAFKA_CHAOS_NODE_SLOTS sets
+    /// the number): a cluster waits for its nodes' share.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Keep the run's private directory (the external producers' stderr

@@ -13,8 +13,8 @@
 //! and waiting for its slots, and 1,034 s this way (issue 14 note). With
 //! 4 slots the 5-node clusters take every slot, so they run alone in any
 //! order; started first, the one-node runs fill the gaps beside the 3-node
-//! ones afterwards instead of leaving a job idle at the end. With 6 (quick
-//! JVMs on 2 cores) a one-node run goes beside a 5-node cluster.
+//! ones afterwards instead of leaving a job idle at the end. With 8 (quick
+//! JVMs on 2 cores) a 3-node cluster goes beside a 5-node one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
