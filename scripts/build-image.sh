@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the broker image $KAFKA_IMAGE offline (no registry): a debootstrap'ed Debian
-# bookworm with openjdk-17-jre-headless, plus the Kafka jars from $KAFKA_DIR, imported
-# with `podman import`. The Debian+Java root filesystem is cached as a tarball in
+# bookworm with openjdk-17-jre-headless, plus the Kafka jars from $KAFKA_DIR and a class-data
+# archive of the broker's classes, imported with `podman import`. The Debian+Java root filesystem is cached as a tarball in
 # $KAFKA_CHAOS_CACHE, so a rebuild (after `podman rmi`, or for another Kafka version)
 # takes seconds. Needs root, debootstrap, podman, and a complete $KAFKA_DIR.
 # Prints "cached" or "built" on stdout.
@@ -109,11 +109,12 @@ make_archive() {
   podman run -d --name "$CDS_CTR" -e KAFKA_OPTS=-XX:ArchiveClassesAtExit=/opt/kafka/cds/broker.jsa \
     "$CDS_TAG" >/dev/null || return 1
   local i started='BrokerServer id=[0-9]*\] Transition from STARTING to STARTED|Kafka Server started'
+  # (not `podman logs | grep -q`: with pipefail, grep closing the pipe early fails the line)
   for (( i = 0; i < 240; i++ )); do
-    podman logs "$CDS_CTR" 2>&1 | grep -Eq "$started" && break
+    grep -Eq "$started" <(podman logs "$CDS_CTR" 2>&1) && break
     sleep 0.5
   done
-  podman logs "$CDS_CTR" 2>&1 | grep -Eq "$started" || return 1
+  grep -Eq "$started" <(podman logs "$CDS_CTR" 2>&1) || return 1
   podman stop -t 60 "$CDS_CTR" >/dev/null || return 1
   podman cp "$CDS_CTR:/opt/kafka/cds/broker.jsa" "$stage/opt/kafka/cds/broker.jsa" || return 1
 }

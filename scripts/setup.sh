@@ -1,7 +1,8 @@
 #!/bin/bash
 # Prepares everything the kafka-chaos harness needs on a Debian bookworm host (as root):
 #   apt    the Debian packages (podman, runc, kcat, java, chromium, ...), installed only if missing
-#   jars   the Kafka jars from Maven Central in $KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION
+#   jars   the Kafka jars from Maven Central in $KAFKA_CHAOS_CACHE/kafka-$KAFKA_VERSION, and a
+#          class-data archive of the broker's classes for this host's JVM (cds/broker.jsa)
 #   image  the broker image localhost/kafka-chaos/kafka:$KAFKA_VERSION, built offline
 #   venv   kafka-python $KAFKA_PYTHON_VERSION in the virtual environment $KAFKA_CHAOS_CACHE/venv,
 #          for the tutorial's Python producers (producers/kafka-python)
@@ -63,7 +64,8 @@ step_jars() {
   local t0 result
   t0=$(now_ms)
   result="$("$SCRIPTS_DIR/fetch-jars.sh")"
-  if [[ $result == fetched || $check == yes ]]; then
+  # The local smoke test also makes the process backend's class-data archive (smoke.sh).
+  if [[ $result == fetched || $check == yes || ! -f $KAFKA_DIR/cds/broker.jsa ]]; then
     "$SCRIPTS_DIR/smoke.sh" local
   fi
   log "jars ok ($result) $(since "$t0")"

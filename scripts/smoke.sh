@@ -1,7 +1,8 @@
 #!/bin/bash
 # Smoke tests of what setup prepared, against a real single-node KRaft broker on 127.0.0.1:
 #   smoke.sh local      format + start kafka.Kafka from $KAFKA_DIR/libs as a local process,
-#                       produce/consume with kcat, SIGTERM, check the clean shutdown.
+#                       produce/consume with kcat, SIGTERM, check the clean shutdown; the
+#                       broker leaves $KAFKA_DIR/cds/broker.jsa (a class-data archive).
 #   smoke.sh container  run $KAFKA_IMAGE with podman, produce, podman stop (clean shutdown?),
 #                       podman start (data kept?), pause/unpause, rm.
 # Everything started here is removed on exit. Progress goes to stderr.
@@ -39,9 +40,17 @@ EOF
   # shellcheck disable=SC2046
   java $(log4j_opts tools-log4j) -cp "$KAFKA_DIR/libs/*" \
     kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$dir/server.properties" >/dev/null
+  # This broker also leaves a class-data archive of the classes it loaded (at its clean exit):
+  # the process backend's JVMs map it and start on about a CPU-second less (BENCHMARKS.md,
+  # "Broker starts"). It belongs to this JVM and these jars; broker.jsa.java names the JVM, and
+  # the harness uses the archive only with that one (JAVA_HOME's java, else PATH's, as here).
+  local java_bin cds="$KAFKA_DIR/cds"
+  java_bin="$(command -v "${JAVA_HOME:+$JAVA_HOME/bin/}java" || command -v java)"
+  mkdir -p "$cds"
+  rm -f "$cds/broker.jsa.tmp"
   t0=$(now_ms)
   # shellcheck disable=SC2046
-  java -Xmx512m -Xms512m $(log4j_opts log4j) \
+  "$java_bin" -XX:ArchiveClassesAtExit="$cds/broker.jsa.tmp" -Xmx512m -Xms512m $(log4j_opts log4j) \
     -cp "$KAFKA_DIR/libs/*" kafka.Kafka "$dir/server.properties" > "$dir/broker.log" 2>&1 &
   SMOKE_PID=$!
   wait_broker "$port" 60 || { tail -20 "$dir/broker.log" >&2; die "local broker not ready in 60 s"; }
@@ -55,6 +64,14 @@ EOF
   grep -q 'Transition from SHUTTING_DOWN to SHUTDOWN' "$dir/broker.log" \
     || die "local broker: no clean shutdown in its log"
   say "local broker: produce/consume ok, clean shutdown on SIGTERM in $(since "$t0")"
+  if [[ -s $cds/broker.jsa.tmp ]]; then
+    mv "$cds/broker.jsa.tmp" "$cds/broker.jsa"
+    readlink -f "$java_bin" > "$cds/broker.jsa.java"
+    say "class-data archive for $(cat "$cds/broker.jsa.java"): $cds/broker.jsa ($(du -h "$cds/broker.jsa" | cut -f1))"
+  else
+    say "WARNING: the JVM left no class-data archive; process brokers start without one"
+    rm -f "$cds/broker.jsa.tmp"
+  fi
 }
 
 smoke_container() {
