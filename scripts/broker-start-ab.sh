@@ -17,12 +17,16 @@ for (( round = 1; round <= ROUNDS; round++ )); do
     t0=$(date +%s.%N)
     podman run -d --name "$NAME" -e BROKER_CDS=$cds -e KAFKA_HEAP_OPTS="-Xmx512m -Xms512m" \
       -e JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1 "$KAFKA_IMAGE" >/dev/null
-    until grep -q "$started" <(podman logs "$NAME" 2>&1); do sleep 0.05; done
+    deadline=$(( SECONDS + 120 ))
+    until grep -q "$started" <(podman logs "$NAME" 2>&1); do
+      (( SECONDS < deadline )) || { podman logs --tail 20 "$NAME" >&2; echo "not ready in 120 s" >&2; exit 1; }
+      sleep 0.05
+    done
     t1=$(date +%s.%N)
     pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
     cpu=$(awk -v t="$tck" '{ print ($14 + $15) / t }' "/proc/$pid/stat")
     printf 'round %d  archive %-3s  ready after %.2f s (podman run and storage format included)  broker JVM CPU %.2f s\n' \
-      "$round" "$cds" "$(echo "$t1 - $t0" | bc)" "$cpu"
+      "$round" "$cds" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$cpu"
     podman rm -f -t 0 "$NAME" >/dev/null
   done
 done

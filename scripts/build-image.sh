@@ -90,13 +90,13 @@ install -m 0755 "$SCRIPTS_DIR/image/run" "$stage/etc/kafka/docker/run"
 
 # --- 3. A class-data archive of the broker's classes ------------------------------------------
 # A broker JVM that maps Kafka's classes from an archive instead of loading them from the jars
-# starts about a second sooner on about a CPU-second less (BENCHMARKS.md, "Broker starts"), and
+# starts about a second sooner on about a CPU-second less (BENCHMARKS.md, "… class-data archives"), and
 # an experiment starts and restarts brokers dozens of times. The archive belongs to the image's
 # JVM and jars, so it is made here: the image is imported once without it, one broker starts
 # and stops cleanly with -XX:ArchiveClassesAtExit, and the archive it leaves goes into the
 # final image (/opt/kafka/cds/broker.jsa, which the entrypoint uses when present). If this
 # fails, the image is built without the archive (a warning), as it was before.
-CDS_TAG="localhost/kafka-chaos/cds-build:$HASH"
+CDS_TAG="localhost/kafka-chaos/cds-build:$HASH-$$"
 CDS_CTR="kafka-chaos-cds-build-$$"
 cds_cleanup() {
   podman rm -f "$CDS_CTR" >/dev/null 2>&1 || true
@@ -112,10 +112,14 @@ make_archive() {
   # (not `podman logs | grep -q`: with pipefail, grep closing the pipe early fails the line)
   for (( i = 0; i < 240; i++ )); do
     grep -Eq "$started" <(podman logs "$CDS_CTR" 2>&1) && break
+    [[ "$(podman inspect -f '{{.State.Running}}' "$CDS_CTR")" == true ]] || break
     sleep 0.5
   done
   grep -Eq "$started" <(podman logs "$CDS_CTR" 2>&1) || return 1
   podman stop -t 60 "$CDS_CTR" >/dev/null || return 1
+  # Only a clean exit writes a whole archive (a JVM killed while it writes leaves a part).
+  grep -q 'Transition from SHUTTING_DOWN to SHUTDOWN' <(podman logs "$CDS_CTR" 2>&1) || return 1
+  [[ "$(podman inspect -f '{{.State.ExitCode}}' "$CDS_CTR")" != 137 ]] || return 1
   podman cp "$CDS_CTR:/opt/kafka/cds/broker.jsa" "$stage/opt/kafka/cds/broker.jsa" || return 1
 }
 if make_archive; then

@@ -49,3 +49,26 @@ wait_broker() {
     sleep 0.2
   done
 }
+
+# The JVM the process backend runs (as the harness picks it: JAVA_HOME's, else PATH's).
+host_java() { command -v "${JAVA_HOME:+$JAVA_HOME/bin/}java" 2>/dev/null || command -v java; }
+
+# What a class-data archive is bound to (src/broker/process.rs `jvm_identity` says the same):
+# the JVM's canonical path, and the size and modification time of its libjvm.so, which an
+# upgrade in place changes.
+jvm_identity() {
+  local java lib
+  java="$(readlink -f "$1")"
+  lib="$(dirname "$java")/../lib/server/libjvm.so"
+  echo "$java"
+  if [[ -f $lib ]]; then echo "libjvm.so $(stat -L -c '%s %Y' "$lib")"; else echo "libjvm.so none"; fi
+}
+
+# True when $KAFKA_DIR/cds holds what set-up last made for this JVM: its archive, or the
+# marker that it could not make one (so set-up does not try again on every run).
+cds_current() {
+  local cds="$KAFKA_DIR/cds" id
+  id="$(jvm_identity "$(host_java)")"
+  [[ -f $cds/broker.jsa && "$(cat "$cds/broker.jsa.java" 2>/dev/null)" == "$id" ]] ||
+    [[ "$(cat "$cds/broker.jsa.none" 2>/dev/null)" == "$id" ]]
+}

@@ -64,8 +64,9 @@ step_jars() {
   local t0 result
   t0=$(now_ms)
   result="$("$SCRIPTS_DIR/fetch-jars.sh")"
-  # The local smoke test also makes the process backend's class-data archive (smoke.sh).
-  if [[ $result == fetched || $check == yes || ! -f $KAFKA_DIR/cds/broker.jsa ]]; then
+  # The local smoke test also makes the process backend's class-data archive (smoke.sh): again
+  # when the JVM is another (or was upgraded) than the one it was made for.
+  if [[ $result == fetched || $check == yes ]] || ! cds_current; then
     "$SCRIPTS_DIR/smoke.sh" local
   fi
   log "jars ok ($result) $(since "$t0")"

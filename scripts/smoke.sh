@@ -17,7 +17,8 @@ smoke_local() {
   # globals, for the exit trap
   SMOKE_DIR="$(mktemp -d /tmp/kafka-chaos-smoke.XXXXXX)"
   SMOKE_PID=""
-  trap '[[ -z $SMOKE_PID ]] || kill -KILL "$SMOKE_PID" 2>/dev/null || true; rm -rf "$SMOKE_DIR"' EXIT
+  SMOKE_CDS_TMP=""
+  trap '[[ -z $SMOKE_PID ]] || kill -KILL "$SMOKE_PID" 2>/dev/null || true; rm -rf "$SMOKE_DIR"; rm -f "$SMOKE_CDS_TMP"' EXIT
   local dir="$SMOKE_DIR"
   port="$(free_port)"; cport="$(free_port)"
   # Static single-voter KRaft quorum (controller.quorum.voters is still supported in 4.x).
@@ -42,15 +43,16 @@ EOF
     kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$dir/server.properties" >/dev/null
   # This broker also leaves a class-data archive of the classes it loaded (at its clean exit):
   # the process backend's JVMs map it and start on about a CPU-second less (BENCHMARKS.md,
-  # "Broker starts"). It belongs to this JVM and these jars; broker.jsa.java names the JVM, and
-  # the harness uses the archive only with that one (JAVA_HOME's java, else PATH's, as here).
+  # "Four node slots per core, three jobs, class-data archives"). It belongs to this JVM and
+  # these jars; broker.jsa.java names the JVM (lib.sh `jvm_identity`), and the harness uses
+  # the archive only with that one.
   local java_bin cds="$KAFKA_DIR/cds"
-  java_bin="$(command -v "${JAVA_HOME:+$JAVA_HOME/bin/}java" || command -v java)"
+  java_bin="$(host_java)"
   mkdir -p "$cds"
-  rm -f "$cds/broker.jsa.tmp"
+  SMOKE_CDS_TMP="$cds/broker.jsa.$$"
   t0=$(now_ms)
   # shellcheck disable=SC2046
-  "$java_bin" -XX:ArchiveClassesAtExit="$cds/broker.jsa.tmp" -Xmx512m -Xms512m $(log4j_opts log4j) \
+  "$java_bin" -XX:ArchiveClassesAtExit="$SMOKE_CDS_TMP" -Xmx512m -Xms512m $(log4j_opts log4j) \
     -cp "$KAFKA_DIR/libs/*" kafka.Kafka "$dir/server.properties" > "$dir/broker.log" 2>&1 &
   SMOKE_PID=$!
   wait_broker "$port" 60 || { tail -20 "$dir/broker.log" >&2; die "local broker not ready in 60 s"; }
@@ -64,14 +66,19 @@ EOF
   grep -q 'Transition from SHUTTING_DOWN to SHUTDOWN' "$dir/broker.log" \
     || die "local broker: no clean shutdown in its log"
   say "local broker: produce/consume ok, clean shutdown on SIGTERM in $(since "$t0")"
-  if [[ -s $cds/broker.jsa.tmp ]]; then
-    mv "$cds/broker.jsa.tmp" "$cds/broker.jsa"
-    readlink -f "$java_bin" > "$cds/broker.jsa.java"
-    say "class-data archive for $(cat "$cds/broker.jsa.java"): $cds/broker.jsa ($(du -h "$cds/broker.jsa" | cut -f1))"
+  # The record goes first, so that no harness pairs a new archive with an old record.
+  rm -f "$cds/broker.jsa.java" "$cds/broker.jsa.none"
+  if [[ -s $SMOKE_CDS_TMP ]]; then
+    mv "$SMOKE_CDS_TMP" "$cds/broker.jsa"
+    jvm_identity "$java_bin" > "$cds/broker.jsa.java.$$"
+    mv "$cds/broker.jsa.java.$$" "$cds/broker.jsa.java"
+    say "class-data archive for $(head -1 "$cds/broker.jsa.java"): $cds/broker.jsa ($(du -h "$cds/broker.jsa" | cut -f1))"
   else
+    rm -f "$SMOKE_CDS_TMP" "$cds/broker.jsa"
+    jvm_identity "$java_bin" > "$cds/broker.jsa.none"
     say "WARNING: the JVM left no class-data archive; process brokers start without one"
-    rm -f "$cds/broker.jsa.tmp"
   fi
+  SMOKE_CDS_TMP=""
 }
 
 smoke_container() {

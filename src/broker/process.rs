@@ -80,15 +80,38 @@ pub struct KafkaHome {
 
 /// The class-data archive of the broker's classes that set-up made in
 /// `home` (`cds/broker.jsa`, by the broker of its local smoke test, at its
-/// clean exit), when it was made by `java` (`cds/broker.jsa.java` names
-/// that JVM). A JVM that maps it starts about a second sooner on about a
-/// CPU-second less (BENCHMARKS.md, "Broker starts"); another JVM could not
-/// use it, so it is not offered one.
+/// clean exit), when it was made by `java` as it is now
+/// (`cds/broker.jsa.java` holds that JVM's [`jvm_identity`]). A JVM that
+/// maps it starts about a second sooner on about a CPU-second less
+/// (BENCHMARKS.md, "Four node slots per core, three jobs, class-data
+/// archives"); another JVM, or this one upgraded in place, would reject it
+/// and start slower, so it is not offered one (set-up makes a new one).
 pub fn cds_archive(home: &Path, java: &Path) -> Option<PathBuf> {
     let archive = home.join("cds").join("broker.jsa");
     let made_by = std::fs::read_to_string(home.join("cds").join("broker.jsa.java")).ok()?;
+    let now = jvm_identity(java)?;
+    (archive.is_file() && made_by.trim_end() == now).then_some(archive)
+}
+
+/// What a class-data archive is bound to, as `scripts/lib.sh`'s
+/// `jvm_identity` writes it: the JVM's canonical path, then the size and
+/// modification time (seconds) of its `libjvm.so`, which an upgrade in
+/// place changes.
+pub fn jvm_identity(java: &Path) -> Option<String> {
     let java = std::fs::canonicalize(java).ok()?;
-    (archive.is_file() && Path::new(made_by.trim()) == java).then_some(archive)
+    let lib = java.parent()?.join("../lib/server/libjvm.so");
+    let lib = match std::fs::metadata(lib) {
+        Ok(m) => {
+            let mtime = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            format!("libjvm.so {} {}", m.len(), mtime.as_secs())
+        }
+        Err(_) => "libjvm.so none".to_string(),
+    };
+    Some(format!("{}\n{lib}", java.display()))
 }
 
 impl KafkaHome {
@@ -466,17 +489,25 @@ mod tests {
             "no record of its JVM"
         );
 
-        let made_by = std::fs::canonicalize(&java).unwrap();
-        std::fs::write(
-            cds.join("broker.jsa.java"),
-            format!("{}\n", made_by.display()),
-        )
-        .unwrap();
+        let made_by = jvm_identity(&java).unwrap();
+        std::fs::write(cds.join("broker.jsa.java"), format!("{made_by}\n")).unwrap();
         assert_eq!(
             cds_archive(home.path(), &java),
             Some(cds.join("broker.jsa"))
         );
         assert_eq!(cds_archive(home.path(), &other), None, "another JVM");
+
+        // The same path, upgraded in place: its libjvm.so is another.
+        let server = home.path().join("lib").join("server");
+        std::fs::create_dir_all(&server).unwrap();
+        std::fs::write(server.join("libjvm.so"), "a newer JVM").unwrap();
+        assert_eq!(cds_archive(home.path(), &java), None, "upgraded in place");
+        let upgraded = jvm_identity(&java).unwrap();
+        std::fs::write(cds.join("broker.jsa.java"), format!("{upgraded}\n")).unwrap();
+        assert_eq!(
+            cds_archive(home.path(), &java),
+            Some(cds.join("broker.jsa"))
+        );
 
         std::fs::remove_file(cds.join("broker.jsa")).unwrap();
         assert_eq!(cds_archive(home.path(), &java), None, "the record alone");

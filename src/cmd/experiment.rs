@@ -51,7 +51,7 @@ pub struct ExperimentArgs {
     /// largest cluster of the selected specs needs); 1 with --port or
     /// --backend external]. Whatever N, at most four broker nodes per core
     /// run at once (two with --broker-jit full; KAFKA_CHAOS_NODE_SLOTS sets
-    /// the number): a cluster waits for its nodes' share.
+    /// the number, 0 for no limit): a cluster waits for its nodes' share.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Keep the run's private directory (the external producers' stderr

@@ -17,9 +17,10 @@
 //! instead of 10m51s (runs `20261130-164006-26252`,
 //! `20261130-155430-11667`), and four per core with three jobs in 7m49s
 //! and 7m35s, the cores 55 % busy, every check passed in each (runs
-//! `20261130-211519-13836`, `20261130-212331-2243`). The third job is
-//! what runs one-broker experiments while a 5-node and a 3-node cluster
-//! hold the other slots; it waits, holding nothing, when none fits.
+//! `20261130-211519-13836`, `20261130-212331-2243`). Three jobs fill 8
+//! slots as a 5-node and a 3-node cluster, a 5-node one beside two
+//! brokers, or two 3-node ones beside a broker; a job whose next cluster
+//! does not fit waits, holding nothing.
 //! Memory is the hard limit (no swap: a JVM that does not fit is killed).
 
 use crate::broker::Jit;
@@ -48,9 +49,9 @@ pub fn default_jobs(cores: usize, available: Option<u64>, nodes: usize) -> usize
 /// broker JVMs that compile as `jit` says: a job takes as many slots as its
 /// cluster has nodes (at most all of them) before it starts it, and gives
 /// them back when it removes it. On 2 cores with quick JVMs (8 slots) a
-/// 5-node cluster runs beside a 3-node one (or three brokers) and two
-/// 3-node clusters beside two brokers; with full ones (4 slots) a 5-node
-/// cluster runs alone.
+/// 5-node cluster runs beside a 3-node one (or, with three jobs, beside
+/// two brokers) and two 3-node clusters beside a broker; with full ones (4
+/// slots) a 5-node cluster runs alone.
 /// `setting` (`KAFKA_CHAOS_NODE_SLOTS`, `infra::slots::slots_setting`)
 /// wins, so one figure bounds both a run's jobs and every process
 /// together (`infra::slots`); 0 is no limit.
@@ -102,10 +103,13 @@ mod tests {
             8,
             "5 nodes beside a 3-node cluster"
         );
-        assert_eq!(
-            slots_for(3, 8) * 2 + slots_for(1, 8) * 2,
-            8,
-            "two 3-node clusters beside two brokers"
+        assert!(
+            slots_for(3, 8) * 2 + slots_for(1, 8) <= 8,
+            "two 3-node clusters beside a broker"
+        );
+        assert!(
+            slots_for(5, 8) + slots_for(1, 8) * 2 <= 8,
+            "a 5-node cluster beside two brokers"
         );
         assert_eq!(node_slots(0, Jit::Quick, None), 4);
     }
@@ -114,7 +118,7 @@ mod tests {
     fn the_machine_setting_bounds_the_run_too() {
         // KAFKA_CHAOS_NODE_SLOTS: the run's jobs share what the machine's
         // pool allows (it used to bound only the pool, so a run kept 6).
-        assert_eq!(node_slots(2, Jit::Quick, Some(8)), 8);
+        assert_eq!(node_slots(2, Jit::Quick, Some(5)), 5);
         assert_eq!(node_slots(2, Jit::Full, Some(3)), 3);
         assert_eq!(node_slots(2, Jit::Quick, Some(0)), 0, "no limit");
     }

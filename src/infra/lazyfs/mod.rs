@@ -195,6 +195,11 @@ impl LazyFs {
                 source,
             }
         })?;
+        // Mounted, but not yet safe from a kill of our process group until fusermount3 has
+        // left it (a SIGKILLed group left a mount behind in CI that way).
+        if !mounts::wait_fusermount_detached(std::time::Duration::from_secs(5)) {
+            tracing::debug!(mountpoint = %mountpoint.display(), "fusermount3 still in our session after 5 s");
+        }
         let connection = std::fs::metadata(&mountpoint).ok().map(|m| {
             use std::os::unix::fs::MetadataExt;
             mounts::connection_id(m.dev())

@@ -193,6 +193,63 @@ pub(crate) fn unmount(mountpoint: &Path) -> Result<(), LazyFsError> {
     }
 }
 
+/// This process's live `fusermount3` children still in its session. `fusermount3
+/// -o auto_unmount` hands the mount to us before it calls `setsid()`; until it has, a kill
+/// of our whole process group (Ctrl+C, or SIGKILL of the group) takes it along and leaves
+/// the mount behind with nobody to unmount it.
+pub(crate) fn fusermount_children_in_our_session() -> usize {
+    let me = std::process::id();
+    // SAFETY: getsid(0) only reads the calling process's session id.
+    let our_session = unsafe { libc::getsid(0) };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut count = 0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        // After the name: state, ppid, pgrp, session.
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().take(4).collect();
+        let [state, ppid, _pgrp, session] = rest[..] else {
+            continue;
+        };
+        if &stat[open + 1..close] == "fusermount3"
+            && state != "Z"
+            && ppid.parse::<u32>().ok() == Some(me)
+            && session.parse::<i32>().ok() == Some(our_session)
+        {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Waits, at most `patience`, until no `fusermount3` child of this process is left in its
+/// session ([`fusermount_children_in_our_session`]). Returns whether that was reached.
+pub(crate) fn wait_fusermount_detached(patience: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if fusermount_children_in_our_session() == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Reaps this process's exited `fusermount3` children (fuser never waits for them). Only
 /// children named fusermount3 that are already zombies are touched, so no other waiter
 /// loses its child.

@@ -596,6 +596,8 @@ fn helper_process() {
             let backing = std::env::var_os("LAZYFS_BACKING").unwrap();
             let mnt = std::env::var_os("LAZYFS_MNT").unwrap();
             let fs = LazyFs::mount(LazyFsConfig::new(backing, mnt)).unwrap();
+            // Mounted means safe from a kill of this process group: fusermount3 left it.
+            assert_eq!(super::mounts::fusermount_children_in_our_session(), 0);
             println!("ready");
             std::io::stdout().flush().unwrap();
             loop {
