@@ -193,23 +193,25 @@ pub(crate) fn unmount(mountpoint: &Path) -> Result<(), LazyFsError> {
     }
 }
 
-/// This process's live `fusermount3` children still in its session. `fusermount3
-/// -o auto_unmount` hands the mount to us before it calls `setsid()`; until it has, a kill
-/// of our whole process group (Ctrl+C, or SIGKILL of the group) takes it along and leaves
-/// the mount behind with nobody to unmount it.
-pub(crate) fn fusermount_children_in_our_session() -> usize {
+/// A `fusermount3` child of this process, as `/proc/PID/stat` shows it.
+struct FusermountChild {
+    pid: i32,
+    zombie: bool,
+    session: i32,
+}
+
+/// Every `fusermount3` child of this process (fuser spawns one per mount).
+fn fusermount_children() -> Vec<FusermountChild> {
     let me = std::process::id();
-    // SAFETY: getsid(0) only reads the calling process's session id.
-    let our_session = unsafe { libc::getsid(0) };
     let Ok(dir) = fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut count = 0;
+    let mut found = Vec::new();
     for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(|s| s.parse::<i32>().ok())
         else {
             continue;
         };
@@ -224,15 +226,28 @@ pub(crate) fn fusermount_children_in_our_session() -> usize {
         let [state, ppid, _pgrp, session] = rest[..] else {
             continue;
         };
-        if &stat[open + 1..close] == "fusermount3"
-            && state != "Z"
-            && ppid.parse::<u32>().ok() == Some(me)
-            && session.parse::<i32>().ok() == Some(our_session)
-        {
-            count += 1;
+        if &stat[open + 1..close] == "fusermount3" && ppid.parse::<u32>().ok() == Some(me) {
+            found.push(FusermountChild {
+                pid,
+                zombie: state == "Z",
+                session: session.parse().unwrap_or(-1),
+            });
         }
     }
-    count
+    found
+}
+
+/// This process's live `fusermount3` children still in its session. `fusermount3
+/// -o auto_unmount` hands the mount to us before it calls `setsid()`; until it has, a kill
+/// of our whole process group (Ctrl+C, or SIGKILL of the group) takes it along and leaves
+/// the mount behind with nobody to unmount it.
+pub(crate) fn fusermount_children_in_our_session() -> usize {
+    // SAFETY: getsid(0) only reads the calling process's session id.
+    let our_session = unsafe { libc::getsid(0) };
+    fusermount_children()
+        .iter()
+        .filter(|c| !c.zombie && c.session == our_session)
+        .count()
 }
 
 /// Waits, at most `patience`, until no `fusermount3` child of this process is left in its
@@ -254,33 +269,10 @@ pub(crate) fn wait_fusermount_detached(patience: std::time::Duration) -> bool {
 /// children named fusermount3 that are already zombies are touched, so no other waiter
 /// loses its child.
 pub(crate) fn reap_fusermount_zombies() {
-    let me = std::process::id();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let mut rest = stat[close + 1..].split_whitespace();
-        let state = rest.next();
-        let ppid = rest.next().and_then(|p| p.parse::<u32>().ok());
-        if comm == "fusermount3" && state == Some("Z") && ppid == Some(me) {
-            let mut status = 0;
-            // SAFETY: waitpid on a specific zombie child with WNOHANG; `status` is valid.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        }
+    for child in fusermount_children().iter().filter(|c| c.zombie) {
+        let mut status = 0;
+        // SAFETY: waitpid on a specific zombie child with WNOHANG; `status` is valid.
+        unsafe { libc::waitpid(child.pid, &mut status, libc::WNOHANG) };
     }
 }
 
