@@ -35,12 +35,14 @@ venv:
 run: setup
 	cargo run -- experiment all
 
-# The tests: formatting, lints, unit tests, integration tests on real Kafka and the quick
-# matrix (`experiment all --check --profile quick`). scripts/test.sh compiles once for the lints
-# and the tests, then runs the test binaries and the matrix side by side (TEST_JOBS at a time,
-# default 2); the machine's node slots (src/infra/slots.rs) keep their brokers together within
-# what the cores serve. TEST_JOBS=1 runs them one after another.
-test: setup
+# The tests: set-up, formatting, lints, unit tests, integration tests on real Kafka and the quick
+# matrix (`experiment all --check --profile quick`). scripts/test.sh runs the set-up (the same as
+# `make setup`) in the background beside one compilation for the lints and the tests; the quick
+# matrix starts as soon as the harness is built and the set-up done, and the test binaries run
+# beside it (TEST_JOBS at a time with the matrix, default 2); the machine's node slots
+# (src/infra/slots.rs) keep their brokers together within what the cores serve. TEST_JOBS=1 runs
+# them one after another.
+test:
 	scripts/test.sh
 
 lint:

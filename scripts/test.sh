@@ -1,69 +1,101 @@
 #!/bin/bash
-# `make test` after the set-up: formatting, lints, the test build, every test binary and the
-# quick matrix (`experiment all --check --profile quick`), timed phase by phase.
+# `make test`: the set-up, formatting, lints, the test build, every test binary and the quick
+# matrix (`experiment all --check --profile quick`), timed phase by phase, as a pipeline:
 #
+#   setup   scripts/setup.sh (apt packages, Kafka jars, broker image, Python venv), in the
+#           background beside the build: it waits on the network and on podman, the build on
+#           the cores, and the build needs nothing it installs
 #   fmt     cargo fmt --check
 #   build   the lints of `cargo clippy --all-targets -- -D warnings` and the test build in ONE
 #           compilation: clippy-driver compiles the workspace's crates (RUSTC_WORKSPACE_WRAPPER,
 #           as `cargo clippy` does) into the test binaries, so the dependencies are compiled
-#           once, not once for clippy (check mode) and again for the tests
-#   run     the test binaries and the quick matrix, up to TEST_JOBS at a time, longest first;
-#           each binary runs its own tests one at a time (--test-threads=1), as before
+#           once, not once for clippy (check mode) and again for the tests. It goes in two
+#           steps: the harness binary first, so the quick matrix can start (once the set-up is
+#           done) while the test binaries are still compiling
+#   run     the quick matrix and the test binaries, up to TEST_JOBS at a time (the matrix
+#           counts as one), longest first; each binary runs its own tests one at a time
+#           (--test-threads=1), as before
+#
+# Each phase line gives its wall time and the machine's busy CPU-seconds in it (all processes,
+# brokers included, from /proc/stat), so what the cores could give and what they gave can be
+# compared.
 #
 # Environment:
-#   TEST_JOBS    how many test binaries (and the matrix) run at once (default 2; 1 = one after
-#                another, as `cargo test` would). Their brokers share the machine's node slots
-#                (src/infra/slots.rs), so a start waits while others hold them.
-#   MATRIX_JOBS  the matrix's own parallelism, passed as `--jobs` when the harness has that flag
-#                (default: the harness's default); without the flag the matrix runs in
-#                MATRIX_SHARDS processes (default 2), each with its own broker and run folder
+#   TEST_JOBS    how many jobs (test binaries and the matrix) run at once (default 2; 1 = one
+#                after another, as `cargo test` would). Their brokers share the machine's node
+#                slots (src/infra/slots.rs), so a start waits while others hold them.
+#   MATRIX_JOBS  the matrix's own parallelism, passed as `--jobs` (default: the harness's default)
 #   TEST_ONLY    a space-separated subset of the jobs to run (test binary names, `unit`, `matrix`)
+#   TEST_SETUP   `skip` leaves the set-up out (when it has just run, as in `make setup test`)
 #
-# Logs: target/test-logs/<job>.log; the last lines of a failed job's log are printed at the end.
+# Logs: target/test-logs/<job>.log (and setup.log, build-bin.log, build.log); the last lines of
+# a failed job's log are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEST_JOBS="${TEST_JOBS:-2}"
-MATRIX_SHARDS="${MATRIX_SHARDS:-2}"
 LOGS=target/test-logs
 T_START=$(date +%s)
+mkdir -p "$LOGS"
 
 log() { echo "test: $*"; }
 # Seconds since $1 (epoch seconds), as "1m 23s".
 took() { local s=$(( $(date +%s) - $1 )); printf '%dm %02ds' $((s / 60)) $((s % 60)); }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# The machine's busy CPU time so far, in jiffies (user, nice, system, irq, softirq, steal).
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+CORES=$(nproc)
+# "N CPU-s of M" since the busy count $1 and the start time $2: what the phase used of what the
+# cores could give.
+cpu() { echo "$(( ($(busy) - $1) / HZ )) CPU-s of $(( ($(date +%s) - $2) * CORES ))"; }
+B_START=$(busy)
+
+# --- setup, in the background ------------------------------------------------------------------
+SETUP_PID=""
+if [[ ${TEST_SETUP:-} != skip ]]; then
+  scripts/setup.sh > "$LOGS/setup.log" 2>&1 &
+  SETUP_PID=$!
+  log "setup started in the background (log $LOGS/setup.log)"
+fi
+# Waits for the set-up; on failure prints its log and stops.
+setup_done() {
+  [[ -n $SETUP_PID ]] || return 0
+  local st=0
+  wait "$SETUP_PID" || st=$?
+  SETUP_PID=""
+  if (( st != 0 )); then
+    cat "$LOGS/setup.log"
+    log "setup FAILED (exit $st) after $(took "$T_START")"
+    exit 1
+  fi
+  log "setup ok: $(sed -n 's/^setup: \(\(done\|[a-z]* ok\) .*\)/\1/p' "$LOGS/setup.log" | paste -sd ',' | sed 's/,/, /g')"
+}
+trap '[[ -n $SETUP_PID ]] && kill -- "$SETUP_PID" 2>/dev/null; true' EXIT
 
 # --- fmt -------------------------------------------------------------------------------------
 t=$(date +%s)
 cargo fmt --check
 log "fmt ok ($(took "$t"))"
 
-# --- build: lints + test binaries in one compilation -----------------------------------------
-t=$(date +%s)
+# --- build: lints + the harness, then lints + the test binaries -------------------------------
 RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export RUSTC_WORKSPACE_WRAPPER
 # What `cargo clippy -- -D warnings` hands clippy-driver (arguments joined by this separator).
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-mkdir -p "$LOGS"
-if ! cargo test --all-targets --no-run 2>&1 | tee "$LOGS/build.log"; then
+t=$(date +%s); b=$(busy)
+if ! cargo build --bin kafka-chaos 2>&1 | tee "$LOGS/build-bin.log"; then
   log "build FAILED (lints or compilation, see above) after $(took "$t")"
   exit 1
 fi
-log "build ok: lints and test binaries ($(took "$t"), load $(load))"
-
-# The binaries cargo just built: "Executable tests/faults.rs (target/debug/deps/faults-…)".
-declare -A EXE=()
-unit=()
-while read -r src path; do
-  case "$src" in
-    src/*) unit+=("$path") ;;
-    tests/*) name=${src#tests/}; EXE[${name%.rs}]=$path ;;
-  esac
-done < <(sed -n 's/^ *Executable \(unittests \)\{0,1\}\([^ ]*\) (\(.*\))$/\2 \3/p' "$LOGS/build.log")
-(( ${#EXE[@]} )) || { log "no test binaries found in the build's output"; exit 1; }
+log "build ok: lints and the harness ($(took "$t"), $(cpu "$b" "$t"), load $(load))"
 HARNESS=target/debug/kafka-chaos
 
-# --- run -------------------------------------------------------------------------------------
+t=$(date +%s)
+setup_done
+log "waited $(took "$t") for the set-up ($(took "$T_START") since the start)"
+
+# --- the jobs ----------------------------------------------------------------------------------
 # Longest first (measured here: seconds with one job at a time, see README "make test"), so the
 # long ones do not end up alone at the end. Binaries not listed run last.
 # Seconds in CI at f00afa5: matrix 935, cluster 182, integrity 128, modes 119, faults 100,
@@ -71,44 +103,15 @@ HARNESS=target/debug/kafka-chaos
 # check 50, interrupt 43, report_page 21, unit 7, cli_errors 3, architecture 1.
 ORDER=(matrix cluster integrity modes faults tutorial external power_loss broker experiments
        external_backend check interrupt report_page unit cli_errors architecture)
-jobs_list=()
-for j in "${ORDER[@]}"; do
-  if [[ $j == unit || $j == matrix || -n ${EXE[$j]:-} ]]; then jobs_list+=("$j"); fi
-done
-for j in "${!EXE[@]}"; do
-  [[ " ${ORDER[*]} " == *" $j "* ]] || jobs_list+=("$j")
-done
-if [[ -n ${TEST_ONLY:-} ]]; then
-  picked=()
-  for j in "${jobs_list[@]}"; do [[ " $TEST_ONLY " == *" $j "* ]] && picked+=("$j"); done
-  jobs_list=("${picked[@]}")
-fi
+picked() { [[ -z ${TEST_ONLY:-} || " $TEST_ONLY " == *" $1 "* ]]; }
 
-# The quick matrix: one run with --jobs when the harness has it, else shards of the spec list.
 matrix() {
   local extra=()
-  if "$HARNESS" experiment --help 2>/dev/null | grep -q -- '--jobs'; then
-    [[ -n ${MATRIX_JOBS:-} ]] && extra=(--jobs "$MATRIX_JOBS")
-    "$HARNESS" experiment all --check --profile quick "${extra[@]}"
-    return
-  fi
-  # Shards: every spec once, in spec order (specs of one cluster shape stay together and
-  # share their cluster), dealt in contiguous slices of about equal count.
-  local names=() n i per rc=0 pids=()
-  mapfile -t names < <(find experiments -maxdepth 1 -name '*.toml' -printf '%f\n' | sed 's/\.toml$//' | LC_ALL=C sort)
-  n=${#names[@]}
-  per=$(( (n + MATRIX_SHARDS - 1) / MATRIX_SHARDS ))
-  for (( i = 0; i < n; i += per )); do
-    "$HARNESS" experiment "${names[@]:i:per}" --check --profile quick > "$LOGS/matrix-$((i / per + 1)).log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then rc=1; fi
-    cat "$LOGS/matrix-$((i + 1)).log"
-  done
-  return $rc
+  [[ -n ${MATRIX_JOBS:-} ]] && extra=(--jobs "$MATRIX_JOBS")
+  "$HARNESS" experiment all --check --profile quick "${extra[@]}"
 }
-
+declare -A EXE=()
+unit=()
 run_job() {
   local j=$1
   case $j in
@@ -118,10 +121,15 @@ run_job() {
   esac
 }
 
-t=$(date +%s)
-log "running ${#jobs_list[@]} jobs, $TEST_JOBS at a time: ${jobs_list[*]} (load $(load))"
+T_RUN=$(date +%s); B_RUN=$(busy)
 declare -A PID_OF=() START=()
 failed=()
+start_job() {
+  local j=$1
+  START[$j]=$(date +%s)
+  run_job "$j" > "$LOGS/$j.log" 2>&1 &
+  PID_OF[$j]=$!
+}
 finish() {   # $1 = pid that ended, $2 = its status
   local j
   for j in "${!PID_OF[@]}"; do
@@ -137,20 +145,51 @@ finish() {   # $1 = pid that ended, $2 = its status
     fi
   done
 }
-for j in "${jobs_list[@]}"; do
-  while (( ${#PID_OF[@]} >= TEST_JOBS )); do
-    set +e; wait -n -p done_pid; st=$?; set -e
-    finish "$done_pid" "$st"
-  done
-  START[$j]=$(date +%s)
-  run_job "$j" > "$LOGS/$j.log" 2>&1 &
-  PID_OF[$j]=$!
-done
-while (( ${#PID_OF[@]} )); do
+wait_one() {
+  local done_pid st
   set +e; wait -n -p done_pid; st=$?; set -e
   finish "$done_pid" "$st"
+}
+
+# The matrix needs only the harness: it starts now, beside the rest of the build.
+if picked matrix; then
+  start_job matrix
+  log "matrix started beside the test build (log $LOGS/matrix.log, load $(load))"
+fi
+
+t=$(date +%s); b=$(busy)
+if ! cargo test --all-targets --no-run 2>&1 | tee "$LOGS/build.log"; then
+  log "build FAILED (lints or compilation, see above) after $(took "$t")"
+  exit 1
+fi
+beside=""; picked matrix && beside=" beside the matrix"
+log "build ok: lints and the test binaries ($(took "$t"), $(cpu "$b" "$t")$beside, load $(load))"
+
+# The binaries cargo just built: "Executable tests/faults.rs (target/debug/deps/faults-…)".
+while read -r src path; do
+  case "$src" in
+    src/*) unit+=("$path") ;;
+    tests/*) name=${src#tests/}; EXE[${name%.rs}]=$path ;;
+  esac
+done < <(sed -n 's/^ *Executable \(unittests \)\{0,1\}\([^ ]*\) (\(.*\))$/\2 \3/p' "$LOGS/build.log")
+(( ${#EXE[@]} )) || { log "no test binaries found in the build's output"; exit 1; }
+
+jobs_list=()
+for j in "${ORDER[@]}"; do
+  [[ $j == matrix ]] && continue
+  if [[ $j == unit || -n ${EXE[$j]:-} ]] && picked "$j"; then jobs_list+=("$j"); fi
 done
-log "run: $(took "$t") for ${#jobs_list[@]} jobs"
+for j in "${!EXE[@]}"; do
+  [[ " ${ORDER[*]} " == *" $j "* ]] || ! picked "$j" || jobs_list+=("$j")
+done
+
+log "running ${#jobs_list[@]} more jobs, $TEST_JOBS at a time with the matrix: ${jobs_list[*]} (load $(load))"
+for j in "${jobs_list[@]}"; do
+  while (( ${#PID_OF[@]} >= TEST_JOBS )); do wait_one; done
+  start_job "$j"
+done
+while (( ${#PID_OF[@]} )); do wait_one; done
+log "run: $(took "$T_RUN") from the matrix's start ($(cpu "$B_RUN" "$T_RUN"))"
 
 if (( ${#failed[@]} )); then
   for j in "${failed[@]}"; do
@@ -160,4 +199,5 @@ if (( ${#failed[@]} )); then
   log "FAILED: ${failed[*]} (after $(took "$T_START"))"
   exit 1
 fi
-log "all passed: fmt, lints, build, ${#jobs_list[@]} jobs ($(took "$T_START"))"
+n=${#jobs_list[@]}; picked matrix && n=$((n + 1))
+log "all passed: setup, fmt, lints, build, $n jobs ($(took "$T_START"), $(cpu "$B_START" "$T_START"))"
