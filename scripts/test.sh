@@ -21,9 +21,14 @@
 # compared.
 #
 # Environment:
-#   TEST_JOBS    how many jobs (test binaries and the matrix) run at once (default 2; 1 = one
-#                after another, as `cargo test` would). Their brokers share the machine's node
-#                slots (src/infra/slots.rs), so a start waits while others hold them.
+#   TEST_JOBS    how many jobs (test binaries and the matrix) run at once while the matrix runs
+#                (default 2; 1 = one after another, as `cargo test` would). Their brokers share
+#                the machine's node slots (src/infra/slots.rs), so a start waits while others
+#                hold them.
+#   TEST_JOBS_AFTER  how many test binaries run at once once the matrix is done (default 4, or 1
+#                with TEST_JOBS=1): beside the matrix the cores are busy (load 10 to 15 on 2
+#                cores), after it the test binaries mostly wait on their brokers (load 2 to 3
+#                with two at a time)
 #   MATRIX_JOBS  the matrix's own parallelism, passed as `--jobs` (default: the harness's default)
 #   TEST_ONLY    a space-separated subset of the jobs to run (test binary names, `unit`, `matrix`)
 #   TEST_SETUP   `skip` leaves the set-up out (when it has just run, as in `make setup test`)
@@ -34,6 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEST_JOBS="${TEST_JOBS:-2}"
+TEST_JOBS_AFTER="${TEST_JOBS_AFTER:-$(( TEST_JOBS == 1 ? 1 : 4 ))}"
 LOGS=target/test-logs
 T_START=$(date +%s)
 mkdir -p "$LOGS"
@@ -183,9 +189,11 @@ for j in "${!EXE[@]}"; do
   [[ " ${ORDER[*]} " == *" $j "* ]] || ! picked "$j" || jobs_list+=("$j")
 done
 
-log "running ${#jobs_list[@]} more jobs, $TEST_JOBS at a time with the matrix: ${jobs_list[*]} (load $(load))"
+# How many jobs may run now: TEST_JOBS while the matrix runs, TEST_JOBS_AFTER once it is done.
+limit() { if [[ -n ${PID_OF[matrix]:-} ]]; then echo "$TEST_JOBS"; else echo "$TEST_JOBS_AFTER"; fi; }
+log "running ${#jobs_list[@]} more jobs, $TEST_JOBS at a time with the matrix, $TEST_JOBS_AFTER after it: ${jobs_list[*]} (load $(load))"
 for j in "${jobs_list[@]}"; do
-  while (( ${#PID_OF[@]} >= TEST_JOBS )); do wait_one; done
+  while (( ${#PID_OF[@]} >= $(limit) )); do wait_one; done
   start_job "$j"
 done
 while (( ${#PID_OF[@]} )); do wait_one; done

@@ -503,11 +503,44 @@ fn a_sigkilled_owner_leaves_no_mount() {
         // with Ctrl+C; fusermount3 has its own session and survives to unmount.
         sigkill(if own_group { -pid } else { pid });
         child.wait().unwrap();
+        // fusermount3 unmounts once it reads EOF from the dead owner's socket: milliseconds
+        // on an idle machine; the patience is for a loaded CI machine.
+        let gone = wait_until(Duration::from_secs(20), || !mounted(&fx.mnt));
         assert!(
-            wait_until(Duration::from_secs(5), || !mounted(&fx.mnt)),
-            "mount left behind (own_group={own_group})"
+            gone,
+            "mount left behind (own_group={own_group}); fusermount3 processes (pid ppid sid \
+             state): {:?}; our mounts: {:?}",
+            fusermount3_processes(),
+            list_mounts().unwrap()
         );
     }
+}
+
+/// Every `fusermount3` process on the machine as "pid ppid sid state", for a failure's message.
+fn fusermount3_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "fusermount3" {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if f.len() > 4 {
+            found.push(format!(
+                "{} {} {} {}",
+                &stat[..open].trim(),
+                f[1],
+                f[3],
+                f[0]
+            ));
+        }
+    }
+    found
 }
 
 #[test]
