@@ -39,9 +39,9 @@ run: setup
 # matrix (`experiment all --check --profile quick`). scripts/test.sh runs the set-up (the same as
 # `make setup`) in the background beside one compilation for the lints and the tests; the quick
 # matrix starts as soon as the harness is built and the set-up done, and the test binaries run
-# beside it (TEST_JOBS at a time with the matrix, default 2); the machine's node slots
-# (src/infra/slots.rs) keep their brokers together within what the cores serve. TEST_JOBS=1 runs
-# them one after another.
+# beside it (TEST_JOBS at a time with the matrix, default 2; TEST_JOBS_AFTER once it is done,
+# default 3); the machine's node slots (src/infra/slots.rs) keep their brokers together within
+# what the cores serve. TEST_JOBS=1 runs them one after another.
 test:
 	scripts/test.sh
 

@@ -25,10 +25,10 @@
 #                (default 2; 1 = one after another, as `cargo test` would). Their brokers share
 #                the machine's node slots (src/infra/slots.rs), so a start waits while others
 #                hold them.
-#   TEST_JOBS_AFTER  how many test binaries run at once once the matrix is done (default 4, or 1
+#   TEST_JOBS_AFTER  how many test binaries run at once once the matrix is done (default 3, or 1
 #                with TEST_JOBS=1): beside the matrix the cores are busy (load 10 to 15 on 2
 #                cores), after it the test binaries mostly wait on their brokers (load 2 to 3
-#                with two at a time)
+#                with two at a time; with four, peaks of 24)
 #   MATRIX_JOBS  the matrix's own parallelism, passed as `--jobs` (default: the harness's default)
 #   TEST_ONLY    a space-separated subset of the jobs to run (test binary names, `unit`, `matrix`)
 #   TEST_SETUP   `skip` leaves the set-up out (when it has just run, as in `make setup test`)
@@ -39,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEST_JOBS="${TEST_JOBS:-2}"
-TEST_JOBS_AFTER="${TEST_JOBS_AFTER:-$(( TEST_JOBS == 1 ? 1 : 4 ))}"
+TEST_JOBS_AFTER="${TEST_JOBS_AFTER:-$(( TEST_JOBS == 1 ? 1 : 3 ))}"
 LOGS=target/test-logs
 T_START=$(date +%s)
 mkdir -p "$LOGS"

@@ -10,12 +10,18 @@
 //! (`/proc/sys/net/ipv4/ip_local_port_range`), where the kernel never
 //! hands out a port by itself, and a [`PortLease`] keeps them from being
 //! picked again by this process while the broker lives (down nodes
-//! included). Other processes are kept apart by a start that depends on
-//! the pid and by the bind check. When no such window exists (an unusual
-//! kernel setting), the kernel's `bind(0)` is the fallback.
+//! included). Other kafka-chaos processes are kept apart by a claim: an
+//! exclusive `flock` on `<temp>/kafka-chaos-ports/port-<n>`, held by the
+//! lease (so a node that is down keeps its port; CI of 2026-12-01 lost a
+//! run when another job's broker took a killed leader's port before its
+//! restart), released by the kernel when the process ends. When no such
+//! window exists (an unusual kernel setting), the kernel's `bind(0)` is the
+//! fallback.
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -79,18 +85,69 @@ fn kernel_port() -> Result<u16, BrokerError> {
         .port())
 }
 
+/// Where the claims of every kafka-chaos process on this machine live.
+pub fn claims_dir() -> PathBuf {
+    std::env::temp_dir().join("kafka-chaos-ports")
+}
+
+/// Claims `port` for this process among kafka-chaos processes: the open,
+/// `flock`ed claim file, or `None` when another live process holds it.
+fn claim(dir: &Path, port: u16) -> Result<Option<File>, BrokerError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| BrokerError::io(format!("cannot create {}", dir.display()), e))?;
+    let path = dir.join(format!("port-{port}"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BrokerError::io(format!("cannot open {}", path.display()), e))?;
+    match crate::infra::slots::try_lock(&file) {
+        Ok(true) => Ok(Some(file)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(BrokerError::io(
+            format!("cannot lock {}", path.display()),
+            e,
+        )),
+    }
+}
+
 /// The ports one broker holds; given back when dropped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PortLease {
     ports: Vec<u16>,
+    /// The claim files, locked while the lease lives.
+    claims: Vec<File>,
+    claims_dir: PathBuf,
+}
+
+impl Default for PortLease {
+    fn default() -> Self {
+        PortLease::in_dir(claims_dir())
+    }
 }
 
 impl PortLease {
-    /// The asked port (refused by name when taken), or a free port that no
-    /// live broker of this process holds.
+    /// A lease whose claims live in `dir` (tests use their own).
+    pub fn in_dir(dir: PathBuf) -> Self {
+        PortLease {
+            ports: Vec::new(),
+            claims: Vec::new(),
+            claims_dir: dir,
+        }
+    }
+
+    /// The asked port (refused by name when taken, or claimed by another
+    /// kafka-chaos process for a node that is down), or a free port that no
+    /// live broker of this or another kafka-chaos process holds.
     pub fn take(&mut self, asked: Option<u16>) -> Result<u16, BrokerError> {
         let port = match asked {
-            Some(p) => ensure_free(p)?,
+            Some(p) => {
+                ensure_free(p)?;
+                let file = claim(&self.claims_dir, p)?.ok_or(BrokerError::PortInUse { port: p })?;
+                self.claims.push(file);
+                p
+            }
             None => self.pick(window())?,
         };
         held()
@@ -101,7 +158,7 @@ impl PortLease {
         Ok(port)
     }
 
-    fn pick(&self, window: Option<(u16, u16)>) -> Result<u16, BrokerError> {
+    fn pick(&mut self, window: Option<(u16, u16)>) -> Result<u16, BrokerError> {
         let Some((low, high)) = window else {
             return self.pick_kernel();
         };
@@ -111,20 +168,33 @@ impl PortLease {
             let Ok(port) = u16::try_from(u32::from(low) + offset) else {
                 continue;
             };
-            if self.is_held(port) {
-                continue;
-            }
-            if bindable(port)? {
+            if let Some(port) = self.try_claim(port)? {
                 return Ok(port);
             }
         }
         self.pick_kernel()
     }
 
-    fn pick_kernel(&self) -> Result<u16, BrokerError> {
+    /// `port`, claimed, if no broker of this process holds it, no other
+    /// kafka-chaos process claims it and it can be bound now.
+    fn try_claim(&mut self, port: u16) -> Result<Option<u16>, BrokerError> {
+        if self.is_held(port) {
+            return Ok(None);
+        }
+        let Some(file) = claim(&self.claims_dir, port)? else {
+            return Ok(None);
+        };
+        if !bindable(port)? {
+            return Ok(None);
+        }
+        self.claims.push(file);
+        Ok(Some(port))
+    }
+
+    fn pick_kernel(&mut self) -> Result<u16, BrokerError> {
         for _ in 0..20 {
             let port = kernel_port()?;
-            if !self.is_held(port) {
+            if let Some(port) = self.try_claim(port)? {
                 return Ok(port);
             }
         }
@@ -202,5 +272,50 @@ mod tests {
         assert!(a.is_held(first));
         drop(a);
         assert!(!b.is_held(first));
+    }
+
+    /// Another kafka-chaos process's claim (a broker whose node is down, so
+    /// its port is free to bind) keeps the port from being picked or asked.
+    #[test]
+    fn a_port_claimed_by_another_process_is_neither_picked_nor_given() {
+        let dir = tempfile::tempdir().unwrap();
+        // A port from the window (the kernel does not hand those out to the
+        // other tests of this binary), free again once this lease is gone.
+        let claimed = PortLease::in_dir(dir.path().join("pick"))
+            .take(None)
+            .unwrap();
+        // The other process: a child that holds the claim file's lock.
+        let path = dir.path().join(format!("port-{claimed}"));
+        // (-o: the lock is not handed on to `sleep`, so killing flock ends it)
+        let mut other = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(&path)
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
+        let held = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let f = std::fs::File::open(&path);
+            f.is_ok_and(|f| !crate::infra::slots::try_lock(&f).unwrap())
+        });
+        assert!(held, "flock(1) holds the claim");
+        assert!(bindable(claimed).unwrap(), "nothing listens on it");
+        let mut lease = PortLease::in_dir(dir.path().to_path_buf());
+        assert!(matches!(
+            lease.take(Some(claimed)),
+            Err(BrokerError::PortInUse { port }) if port == claimed
+        ));
+        // Picking from a one-port window: the claimed port is skipped (and
+        // the kernel's fallback gives another).
+        let picked = lease.pick(Some((claimed, claimed + 1))).unwrap();
+        assert_ne!(picked, claimed);
+        other.kill().unwrap();
+        other.wait().unwrap();
+        let mut again = PortLease::in_dir(dir.path().to_path_buf());
+        assert_eq!(
+            again.take(Some(claimed)).unwrap(),
+            claimed,
+            "free once it ended"
+        );
     }
 }

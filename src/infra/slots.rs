@@ -166,7 +166,7 @@ fn try_take(dir: &Path, want: usize, total: usize) -> std::io::Result<Option<Nod
 
 /// An exclusive `flock` on `file` without waiting: whether it was taken.
 /// (`File::try_lock` does the same from Rust 1.89; the crate supports 1.88.)
-fn try_lock(file: &File) -> std::io::Result<bool> {
+pub(crate) fn try_lock(file: &File) -> std::io::Result<bool> {
     // SAFETY: `flock` on a descriptor this `File` owns and keeps open; the
     // lock goes with the descriptor when the `File` is dropped.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
