@@ -36,10 +36,16 @@
 # Logs: target/test-logs/<job>.log (and setup.log, build-bin.log, build.log); the last lines of
 # a failed job's log are printed at the end.
 set -euo pipefail
+# Job control: every background job (the set-up, the matrix, each test binary) gets a process
+# group of its own, so that an early exit or an interrupt can stop each one whole (below).
+set -m
 cd "$(dirname "$0")/.."
 
 TEST_JOBS="${TEST_JOBS:-2}"
 TEST_JOBS_AFTER="${TEST_JOBS_AFTER:-$(( TEST_JOBS == 1 ? 1 : 3 ))}"
+for v in TEST_JOBS TEST_JOBS_AFTER; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "test: $v must be a whole number of 1 or more, not '${!v}'" >&2; exit 2; }
+done
 LOGS=target/test-logs
 T_START=$(date +%s)
 mkdir -p "$LOGS"
@@ -77,7 +83,21 @@ setup_done() {
   fi
   log "setup ok: $(sed -n 's/^setup: \(\(done\|[a-z]* ok\) .*\)/\1/p' "$LOGS/setup.log" | paste -sd ',' | sed 's/,/, /g')"
 }
-trap '[[ -n $SETUP_PID ]] && kill -- "$SETUP_PID" 2>/dev/null; true' EXIT
+# On any exit with jobs still running (a failed build, Ctrl+C, a kill): SIGTERM to each job's
+# whole process group, then wait for them, so that the harness removes its brokers (it does on
+# SIGTERM) and nothing holds node slots or ports for the next run.
+declare -A PID_OF=()
+stop_jobs() {
+  local pids=("${PID_OF[@]}") p
+  [[ -n $SETUP_PID ]] && pids+=("$SETUP_PID")
+  (( ${#pids[@]} )) || return 0
+  echo "test: stopping ${#pids[@]} running job(s)" >&2
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap stop_jobs EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # --- fmt -------------------------------------------------------------------------------------
 t=$(date +%s)
@@ -128,7 +148,7 @@ run_job() {
 }
 
 T_RUN=$(date +%s); B_RUN=$(busy)
-declare -A PID_OF=() START=()
+declare -A START=()
 failed=()
 start_job() {
   local j=$1
@@ -180,6 +200,10 @@ while read -r src path; do
 done < <(sed -n 's/^ *Executable \(unittests \)\{0,1\}\([^ ]*\) (\(.*\))$/\2 \3/p' "$LOGS/build.log")
 (( ${#EXE[@]} )) || { log "no test binaries found in the build's output"; exit 1; }
 
+for j in ${TEST_ONLY:-}; do
+  [[ $j == unit || $j == matrix || -n ${EXE[$j]:-} ]] || {
+    log "TEST_ONLY: no job named '$j' (jobs: unit matrix ${!EXE[*]})"; exit 2; }
+done
 jobs_list=()
 for j in "${ORDER[@]}"; do
   [[ $j == matrix ]] && continue

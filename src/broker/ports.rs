@@ -90,25 +90,63 @@ pub fn claims_dir() -> PathBuf {
     std::env::temp_dir().join("kafka-chaos-ports")
 }
 
-/// Claims `port` for this process among kafka-chaos processes: the open,
-/// `flock`ed claim file, or `None` when another live process holds it.
-fn claim(dir: &Path, port: u16) -> Result<Option<File>, BrokerError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| BrokerError::io(format!("cannot create {}", dir.display()), e))?;
+/// What a claim on a port came to.
+enum Claim {
+    /// Ours: the open, `flock`ed claim file, held while the lease lives.
+    Held(File),
+    /// Another live kafka-chaos process holds it.
+    Taken,
+    /// The claim file cannot be used here (another user's, a read-only
+    /// temp): the port goes without a claim, as before claims existed.
+    Unavailable,
+}
+
+/// Claims `port` for this process among kafka-chaos processes on the
+/// machine. The folder is shared by every user (mode 1777, files 0666, as
+/// with the node slots), so one user's claims do not stop another's runs.
+fn claim(dir: &Path, port: u16) -> Claim {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = dir.join(format!("port-{port}"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| BrokerError::io(format!("cannot open {}", path.display()), e))?;
+    let opened = (|| {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))?;
+        }
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o666)
+            .open(&path)
+        {
+            Ok(f) => {
+                // (the umask took write from others; a file of another user stays theirs)
+                let _ = f.set_permissions(std::fs::Permissions::from_mode(0o666));
+                Ok(f)
+            }
+            // Another user's file: a read-only descriptor locks as well.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => File::open(&path),
+            Err(e) => Err(e),
+        }
+    })();
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot claim a port; going without");
+            return Claim::Unavailable;
+        }
+    };
     match crate::infra::slots::try_lock(&file) {
-        Ok(true) => Ok(Some(file)),
-        Ok(false) => Ok(None),
-        Err(e) => Err(BrokerError::io(
-            format!("cannot lock {}", path.display()),
-            e,
-        )),
+        Ok(true) => {
+            // Fresh, so that a cleaner of old temp files leaves it alone.
+            let _ = file.set_modified(std::time::SystemTime::now());
+            Claim::Held(file)
+        }
+        Ok(false) => Claim::Taken,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot lock a port's claim; going without");
+            Claim::Unavailable
+        }
     }
 }
 
@@ -144,8 +182,11 @@ impl PortLease {
         let port = match asked {
             Some(p) => {
                 ensure_free(p)?;
-                let file = claim(&self.claims_dir, p)?.ok_or(BrokerError::PortInUse { port: p })?;
-                self.claims.push(file);
+                match claim(&self.claims_dir, p) {
+                    Claim::Held(file) => self.claims.push(file),
+                    Claim::Taken => return Err(BrokerError::PortInUse { port: p }),
+                    Claim::Unavailable => {}
+                }
                 p
             }
             None => self.pick(window())?,
@@ -181,13 +222,15 @@ impl PortLease {
         if self.is_held(port) {
             return Ok(None);
         }
-        let Some(file) = claim(&self.claims_dir, port)? else {
-            return Ok(None);
+        let held = match claim(&self.claims_dir, port) {
+            Claim::Held(file) => Some(file),
+            Claim::Taken => return Ok(None),
+            Claim::Unavailable => None,
         };
         if !bindable(port)? {
             return Ok(None);
         }
-        self.claims.push(file);
+        self.claims.extend(held);
         Ok(Some(port))
     }
 
@@ -281,9 +324,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A port from the window (the kernel does not hand those out to the
         // other tests of this binary), free again once this lease is gone.
-        let claimed = PortLease::in_dir(dir.path().join("pick"))
-            .take(None)
-            .unwrap();
+        // Claimed in the machine's folder too for the test's length, so that
+        // no real kafka-chaos run (make test runs them beside) takes it.
+        let mut real = PortLease::default();
+        let claimed = real.take(None).unwrap();
+        real.ports.clear(); // (this process may still use it below)
+        held().lock().unwrap().remove(&claimed);
         // The other process: a child that holds the claim file's lock.
         let path = dir.path().join(format!("port-{claimed}"));
         // (-o: the lock is not handed on to `sleep`, so killing flock ends it)

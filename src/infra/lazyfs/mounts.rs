@@ -293,7 +293,8 @@ pub(crate) fn lazy_unmount(mountpoint: &Path) -> Result<(), LazyFsError> {
         .map_err(|e| LazyFsError::io("bad mount point", std::io::Error::other(e)))?;
     // SAFETY: `c` is a valid NUL-terminated path living across the call.
     let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    if rc == 0 {
+    // Gone meanwhile (another kafka-chaos process's cleanup got there first): done too.
+    if rc == 0 || !is_mounted(mountpoint) {
         Ok(())
     } else {
         Err(LazyFsError::io(
