@@ -102,8 +102,9 @@ enum Claim {
 }
 
 /// Claims `port` for this process among kafka-chaos processes on the
-/// machine. The folder is shared by every user (mode 1777, files 0666, as
-/// with the node slots), so one user's claims do not stop another's runs.
+/// machine. The folder is shared by every user (mode 1777, files 0666), so
+/// one user's claims do not stop another's runs. (The node slots' folder
+/// has no such modes; like there, a claim that cannot be made is a warning.)
 fn claim(dir: &Path, port: u16) -> Claim {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = dir.join(format!("port-{port}"));
